@@ -1,0 +1,519 @@
+/**
+ * One table of settings per program. Each setting has an environment name and a flag; a flag
+ * wins over the environment. Secrets come only from the environment or from a file that a
+ * `--<name>-file` flag names, never from a flag's value, so they never show in `ps`.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { ConfigError } from "./errors.ts";
+
+/** How a setting's text is read. */
+export type SettingKind = "string" | "url" | "int" | "bool" | "list" | "timezone";
+
+/** One row of a settings table. */
+export interface Setting {
+  /** Environment variable name; the contract manifests rely on. */
+  readonly env: string;
+  /** Flag name without the leading `--`. For a secret it names a file to read it from. */
+  readonly flag: string;
+  /** How the text is parsed and checked. */
+  readonly kind: SettingKind;
+  /** One line for `--help`. */
+  readonly help: string;
+  /** Value used when neither flag nor environment sets it. */
+  readonly default?: string;
+  /** A run refuses to start without it. */
+  readonly required?: boolean;
+  /** Never logged; only read from the environment or from a file. */
+  readonly secret?: boolean;
+  /** Smallest accepted whole number (int only). */
+  readonly min?: number;
+  /** Largest accepted whole number (int only). */
+  readonly max?: number;
+}
+
+/** A settings table: a stable key per setting. */
+export type SettingsTable = Readonly<Record<string, Setting>>;
+
+/** Parsed values of a table, typed by each setting's kind. */
+export type SettingsOf<T extends SettingsTable> = {
+  -readonly [K in keyof T]: T[K]["kind"] extends "int" ? number
+    : T[K]["kind"] extends "bool" ? boolean
+    : T[K]["kind"] extends "list" ? string[]
+    : T[K] extends { required: true } ? string
+    : T[K] extends { default: string } ? string
+    : string | undefined;
+};
+
+/** The source cluster, with libpq's own names. */
+const SOURCE_PG = {
+  pgHost: {
+    env: "PGHOST",
+    flag: "pghost",
+    kind: "string",
+    required: true,
+    help: "source PostgreSQL host (the plan: postgresql-18-hl)",
+  },
+  pgPort: {
+    env: "PGPORT",
+    flag: "pgport",
+    kind: "int",
+    default: "5432",
+    min: 1,
+    max: 65535,
+    help: "source PostgreSQL port",
+  },
+  pgUser: {
+    env: "PGUSER",
+    flag: "pguser",
+    kind: "string",
+    default: "postgres",
+    help: "source superuser that can read every database",
+  },
+  pgPassword: {
+    env: "PGPASSWORD",
+    flag: "pgpassword-file",
+    kind: "string",
+    secret: true,
+    help: "source password (the flag names a file holding it)",
+  },
+} as const satisfies SettingsTable;
+
+/** The S3 / MinIO bucket, shared by both programs. */
+const S3 = {
+  s3Endpoint: {
+    env: "S3_ENDPOINT",
+    flag: "s3-endpoint",
+    kind: "url",
+    required: true,
+    help: "S3 or MinIO endpoint URL, http or https (the plan: http://10.10.10.209:9000)",
+  },
+  s3Bucket: {
+    env: "S3_BUCKET",
+    flag: "s3-bucket",
+    kind: "string",
+    default: "homelab-backup-postgres",
+    help: "bucket that holds the backups",
+  },
+  s3Prefix: {
+    env: "S3_PREFIX",
+    flag: "s3-prefix",
+    kind: "string",
+    default: "postgresql-18",
+    help: "key prefix; backups go to <prefix>/YYYY/MM/DD/full.sql.zst",
+  },
+  s3Region: {
+    env: "S3_REGION",
+    flag: "s3-region",
+    kind: "string",
+    default: "us-east-1",
+    help: "region used to sign requests",
+  },
+  accessKeyId: {
+    env: "AWS_ACCESS_KEY_ID",
+    flag: "aws-access-key-id-file",
+    kind: "string",
+    required: true,
+    secret: true,
+    help: "S3 access key id (the flag names a file holding it)",
+  },
+  secretAccessKey: {
+    env: "AWS_SECRET_ACCESS_KEY",
+    flag: "aws-secret-access-key-file",
+    kind: "string",
+    required: true,
+    secret: true,
+    help: "S3 secret access key (the flag names a file holding it)",
+  },
+} as const satisfies SettingsTable;
+
+const COMMON = {
+  timeZone: {
+    env: "TZ",
+    flag: "tz",
+    kind: "timezone",
+    default: "UTC",
+    help: "IANA time zone that decides the YYYY/MM/DD of a backup's key",
+  },
+  progressSeconds: {
+    env: "LOG_PROGRESS_SECONDS",
+    flag: "log-progress-seconds",
+    kind: "int",
+    default: "30",
+    min: 1,
+    max: 3600,
+    help: "seconds between progress lines while data streams",
+  },
+} as const satisfies SettingsTable;
+
+/** Settings of `backup` (the daily job). */
+export const BACKUP_SETTINGS = {
+  ...SOURCE_PG,
+  ...S3,
+  ...COMMON,
+  zstdLevel: {
+    env: "ZSTD_LEVEL",
+    flag: "zstd-level",
+    kind: "int",
+    default: "3",
+    min: 1,
+    max: 19,
+    help: "zstd compression level",
+  },
+  zstdThreads: {
+    env: "ZSTD_THREADS",
+    flag: "zstd-threads",
+    kind: "int",
+    default: "0",
+    min: 0,
+    max: 256,
+    help: "zstd worker threads; 0 uses every core",
+  },
+  retentionDays: {
+    env: "RETENTION_DAYS",
+    flag: "retention-days",
+    kind: "int",
+    default: "14",
+    min: 1,
+    max: 3650,
+    help: "days a backup is kept (lifecycle rule check and prune)",
+  },
+  applyLifecycle: {
+    env: "S3_APPLY_LIFECYCLE",
+    flag: "apply-lifecycle",
+    kind: "bool",
+    help: "set the bucket's lifecycle rule for the prefix when it is missing or different",
+  },
+  prune: {
+    env: "PRUNE",
+    flag: "prune",
+    kind: "bool",
+    help: "after a successful backup, delete backups older than RETENTION_DAYS",
+  },
+  pruneOnly: {
+    env: "PRUNE_ONLY",
+    flag: "prune-only",
+    kind: "bool",
+    help: "do not back up; only delete backups older than RETENTION_DAYS",
+  },
+  dryRun: {
+    env: "DRY_RUN",
+    flag: "dry-run",
+    kind: "bool",
+    help: "with --prune or --prune-only: log what would be deleted, delete nothing",
+  },
+  staleUploadHours: {
+    env: "STALE_UPLOAD_HOURS",
+    flag: "stale-upload-hours",
+    kind: "int",
+    default: "6",
+    min: 0,
+    max: 720,
+    help: "leftovers of killed runs older than this are removed at the start of a run",
+  },
+  partSizeMiB: {
+    env: "S3_PART_SIZE_MIB",
+    flag: "s3-part-size-mib",
+    kind: "int",
+    default: "16",
+    min: 5,
+    max: 512,
+    help: "multipart part size; memory use is about 3 parts",
+  },
+  segmentSizeMiB: {
+    env: "S3_SEGMENT_SIZE_MIB",
+    flag: "s3-segment-size-mib",
+    kind: "int",
+    default: "5120",
+    min: 5,
+    max: 5120,
+    help: "a dump larger than this is staged as several segments and joined by server-side copy",
+  },
+} as const satisfies SettingsTable;
+
+/** Settings of `restore-drill` (the weekly job). */
+export const DRILL_SETTINGS = {
+  ...S3,
+  ...COMMON,
+  scratchHost: {
+    env: "SCRATCH_PGHOST",
+    flag: "scratch-pghost",
+    kind: "string",
+    default: "127.0.0.1",
+    help: "scratch PostgreSQL host; must be loopback unless --allow-remote-scratch",
+  },
+  scratchPort: {
+    env: "SCRATCH_PGPORT",
+    flag: "scratch-pgport",
+    kind: "int",
+    default: "5432",
+    min: 1,
+    max: 65535,
+    help: "scratch PostgreSQL port",
+  },
+  scratchUser: {
+    env: "SCRATCH_PGUSER",
+    flag: "scratch-pguser",
+    kind: "string",
+    default: "postgres",
+    help: "scratch superuser",
+  },
+  scratchPassword: {
+    env: "SCRATCH_PGPASSWORD",
+    flag: "scratch-pgpassword-file",
+    kind: "string",
+    secret: true,
+    help: "scratch password (the flag names a file holding it)",
+  },
+  allowRemoteScratch: {
+    env: "SCRATCH_ALLOW_REMOTE",
+    flag: "allow-remote-scratch",
+    kind: "bool",
+    help: "allow a scratch host that is not loopback (a real recovery, not a drill)",
+  },
+  scratchWaitSeconds: {
+    env: "SCRATCH_WAIT_SECONDS",
+    flag: "scratch-wait-seconds",
+    kind: "int",
+    default: "120",
+    min: 0,
+    max: 3600,
+    help: "how long to wait for the scratch server to accept connections",
+  },
+  expectedDatabases: {
+    env: "EXPECTED_DATABASES",
+    flag: "expected-databases",
+    kind: "list",
+    help: "comma-separated databases that must exist after the restore",
+  },
+  maxBackupAgeHours: {
+    env: "MAX_BACKUP_AGE_HOURS",
+    flag: "max-backup-age-hours",
+    kind: "int",
+    default: "26",
+    min: 1,
+    max: 87600,
+    help: "the newest backup must be younger than this (RPO 24 h plus slack)",
+  },
+  backupKey: {
+    env: "BACKUP_KEY",
+    flag: "key",
+    kind: "string",
+    help: "drill this data object key instead of the newest backup (no age check)",
+  },
+  sha256Key: {
+    env: "BACKUP_SHA256_KEY",
+    flag: "sha256-key",
+    kind: "string",
+    help: "read the expected sha256 from this key instead of <key>.sha256",
+  },
+} as const satisfies SettingsTable;
+
+/** Backup settings, parsed. */
+export type BackupConfig = SettingsOf<typeof BACKUP_SETTINGS>;
+/** Drill settings, parsed. */
+export type DrillConfig = SettingsOf<typeof DRILL_SETTINGS>;
+
+/** What the command line asked for besides settings. */
+export type ParsedCommand<T extends SettingsTable> =
+  | { readonly kind: "help" }
+  | { readonly kind: "version" }
+  | { readonly kind: "run"; readonly config: SettingsOf<T> };
+
+/**
+ * Reads a table's settings from flags and environment, checks them all, and throws one
+ * ConfigError that lists every problem.
+ *
+ * @param table the program's settings table
+ * @param args command-line arguments (without the program name)
+ * @param env the environment
+ * @param readSecretFile reads a file named by a secret's `--*-file` flag
+ * @returns help, version, or the parsed settings
+ * @throws {ConfigError} listing every missing or invalid setting (exit code 2)
+ */
+export function parseSettings<T extends SettingsTable>(
+  table: T,
+  args: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+  readSecretFile: (path: string) => string = (path) => Deno.readTextFileSync(path),
+): ParsedCommand<T> {
+  const options: Record<string, { type: "string" | "boolean"; short?: string }> = {
+    help: { type: "boolean", short: "h" },
+    version: { type: "boolean" },
+  };
+  for (const setting of Object.values(table)) {
+    options[setting.flag] = { type: setting.kind === "bool" ? "boolean" : "string" };
+  }
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({ args: [...args], options, strict: true, allowPositionals: false }));
+  } catch (err) {
+    const reason = err instanceof Error ? err.message.split("\n")[0] ?? "" : String(err);
+    throw new ConfigError([`invalid command line: ${lowerFirst(reason)}`]);
+  }
+  if (values.help) return { kind: "help" };
+  if (values.version) return { kind: "version" };
+
+  const problems: string[] = [];
+  const missing: string[] = [];
+  const config: Record<string, unknown> = {};
+  for (const [key, setting] of Object.entries(table)) {
+    const fromFlag = values[setting.flag];
+    let raw: string | undefined;
+    if (typeof fromFlag === "boolean") raw = fromFlag ? "true" : undefined;
+    else if (fromFlag !== undefined && setting.secret) {
+      try {
+        raw = readSecretFile(fromFlag).trim();
+      } catch {
+        problems.push(`cannot read --${setting.flag} "${fromFlag}": no such readable file`);
+        continue;
+      }
+    } else raw = fromFlag;
+    if (raw === undefined || raw === "") raw = emptyToUndefined(env[setting.env]);
+    if (raw === undefined) raw = setting.default;
+    if (raw === undefined) {
+      if (setting.required) missing.push(setting.env);
+      config[key] = setting.kind === "bool" ? false : setting.kind === "list" ? [] : undefined;
+      continue;
+    }
+    const parsed = parseValue(setting, raw);
+    if (parsed.ok) config[key] = parsed.value;
+    else problems.push(parsed.problem);
+  }
+  if (missing.length > 0) problems.unshift(`missing settings: ${missing.join(", ")}`);
+  if (problems.length > 0) throw new ConfigError(problems);
+  return { kind: "run", config: config as SettingsOf<T> };
+}
+
+type Parsed = { ok: true; value: unknown } | { ok: false; problem: string };
+
+function parseValue(setting: Setting, raw: string): Parsed {
+  const shown = setting.secret ? "<redacted>" : `"${raw}"`;
+  switch (setting.kind) {
+    case "string":
+      return { ok: true, value: raw };
+    case "list":
+      return {
+        ok: true,
+        value: raw.split(",").map((s) => s.trim()).filter((s) => s !== ""),
+      };
+    case "bool": {
+      const lower = raw.toLowerCase();
+      if (["1", "true", "yes", "on"].includes(lower)) return { ok: true, value: true };
+      if (["0", "false", "no", "off"].includes(lower)) return { ok: true, value: false };
+      return { ok: false, problem: `invalid ${setting.env} ${shown}: expected true or false` };
+    }
+    case "int": {
+      const min = setting.min ?? 0;
+      const max = setting.max ?? Number.MAX_SAFE_INTEGER;
+      const n = /^\d+$/.test(raw) ? Number(raw) : NaN;
+      if (!Number.isSafeInteger(n) || n < min || n > max) {
+        return {
+          ok: false,
+          problem: `invalid ${setting.env} ${shown}: expected a whole number from ${min} to ${max}`,
+        };
+      }
+      return { ok: true, value: n };
+    }
+    case "url": {
+      let url: URL | undefined;
+      try {
+        url = new URL(raw);
+      } catch {
+        url = undefined;
+      }
+      if (!url || (url.protocol !== "http:" && url.protocol !== "https:") || url.username) {
+        return {
+          ok: false,
+          problem: `invalid ${setting.env} ${shown}: expected a URL such as http://minio:9000`,
+        };
+      }
+      return { ok: true, value: raw.replace(/\/+$/, "") };
+    }
+    case "timezone":
+      try {
+        new Intl.DateTimeFormat("en-US", { timeZone: raw });
+        return { ok: true, value: raw };
+      } catch {
+        return {
+          ok: false,
+          problem: `invalid ${setting.env} ${shown}: expected an IANA time zone such as America/Sao_Paulo`,
+        };
+      }
+  }
+}
+
+function emptyToUndefined(value: string | undefined): string | undefined {
+  return value === undefined || value === "" ? undefined : value;
+}
+
+function lowerFirst(text: string): string {
+  return text.charAt(0).toLowerCase() + text.slice(1).replace(/\.$/, "");
+}
+
+/**
+ * The resolved settings as a log-safe record: secrets become `<redacted>`, unset ones are left out.
+ *
+ * @param table the settings table
+ * @param config the parsed settings
+ * @returns env name → shown value
+ */
+export function describeSettings<T extends SettingsTable>(
+  table: T,
+  config: SettingsOf<T>,
+): Record<string, unknown> {
+  const shown: Record<string, unknown> = {};
+  for (const [key, setting] of Object.entries(table)) {
+    const value = (config as Record<string, unknown>)[key];
+    if (value === undefined || value === false) continue;
+    shown[setting.env] = setting.secret ? "<redacted>" : value;
+  }
+  return shown;
+}
+
+/** The values of every secret setting that is set, for scrubbing text before it is logged. */
+export function secretValues<T extends SettingsTable>(table: T, config: SettingsOf<T>): string[] {
+  const secrets: string[] = [];
+  for (const [key, setting] of Object.entries(table)) {
+    const value = (config as Record<string, unknown>)[key];
+    if (setting.secret && typeof value === "string" && value !== "") secrets.push(value);
+  }
+  return secrets;
+}
+
+/**
+ * `--help` text: usage, every setting with its env name, flag and default, and exit codes.
+ *
+ * @param program the binary's name
+ * @param summary what the program does, a few lines
+ * @param table its settings
+ * @returns the text to print
+ */
+export function helpText(program: string, summary: string, table: SettingsTable): string {
+  const lines = [`Usage: ${program} [flags]`, "", summary, "", "Settings (env / flag):"];
+  for (const setting of Object.values(table)) {
+    const flag = setting.kind === "bool"
+      ? `--${setting.flag}`
+      : `--${setting.flag} ${setting.secret ? "FILE" : "VALUE"}`;
+    const extra = setting.required
+      ? " (required)"
+      : setting.default !== undefined
+      ? ` (default ${setting.default})`
+      : "";
+    lines.push(`  ${setting.env.padEnd(24)} ${flag}`);
+    lines.push(`      ${setting.help}${extra}`);
+  }
+  lines.push(
+    "",
+    "  -h, --help               show this text",
+    "      --version            show the version",
+    "",
+    "EXIT STATUS",
+    "  0    the run completed",
+    "  1    a step failed; the last log line says what and what to do",
+    "  2    missing or invalid settings",
+    "  130  stopped by SIGINT; 143 stopped by SIGTERM",
+  );
+  return lines.join("\n");
+}
