@@ -94,7 +94,7 @@ export async function exec(
   const [out] = await Promise.all([child.output(), writing]);
   const decoder = new TextDecoder();
   return {
-    code: out.signal === null ? out.code : 128 + _signalNumber(out.signal),
+    code: out.signal === null ? out.code : 128 + signalNumber(out.signal),
     stdout: decoder.decode(out.stdout),
     stderr: decoder.decode(out.stderr),
   };
@@ -119,8 +119,15 @@ export async function execOk(
   return result;
 }
 
-function _signalNumber(signal: Deno.Signal): number {
+/**
+ * The number of a signal on Linux x86-64, for `128 + n` exit codes.
+ *
+ * @returns The number, or 0 for a signal not in the table.
+ */
+export function signalNumber(signal: Deno.Signal): number {
   const numbers: Partial<Record<Deno.Signal, number>> = {
+    SIGUSR1: 10,
+    SIGUSR2: 12,
     SIGHUP: 1,
     SIGINT: 2,
     SIGQUIT: 3,

@@ -53,19 +53,29 @@ export type ToolName = keyof typeof TOOLS;
  */
 export function requireTool(name: ToolName): string {
   const tool = TOOLS[name];
+  return requireExecutable(name, tool.path, tool.installs);
+}
+
+/**
+ * Check that `path` is an executable file.
+ *
+ * @param name The tool's name in the error message.
+ * @param installs What `make setup` installs to provide it.
+ * @returns `path`
+ * @throws {Error} `missing <name>: run \`make setup\` (installs <installs> at <path>)`.
+ */
+export function requireExecutable(name: string, path: string, installs: string): string {
   let executable = false;
   try {
-    const info = Deno.statSync(tool.path);
+    const info = Deno.statSync(path);
     executable = info.isFile && ((info.mode ?? 0o111) & 0o111) !== 0;
   } catch {
     executable = false;
   }
   if (!executable) {
-    throw new Error(
-      `missing ${name}: run \`make setup\` (installs ${tool.installs} at ${tool.path})`,
-    );
+    throw new Error(`missing ${name}: run \`make setup\` (installs ${installs} at ${path})`);
   }
-  return tool.path;
+  return path;
 }
 
 /**
