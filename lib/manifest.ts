@@ -1,0 +1,119 @@
+/**
+ * `manifest.json`: written last beside each backup, it marks the backup complete and records
+ * what the dump holds (rows per table per database, counted from the stream itself), so a
+ * drill can prove that every row came back.
+ *
+ * @module
+ */
+import type { DatabaseCounts, DumpCounts } from "./dump_stream.ts";
+
+/** The manifest's format version. */
+export const MANIFEST_FORMAT = 1;
+
+/** What a manifest records. */
+export interface Manifest {
+  readonly format: number;
+  readonly tool: { readonly name: string; readonly version: string };
+  readonly server_version: string;
+  readonly pg_dumpall_version: string;
+  readonly started_at: string;
+  readonly finished_at: string;
+  readonly key: string;
+  readonly compressed_bytes: number;
+  readonly dump_bytes: number;
+  readonly sha256: string;
+  readonly databases: DumpCounts;
+}
+
+/** Totals over every database of a count set. */
+export function totals(counts: DumpCounts): { databases: number; tables: number; rows: number; large_objects: number } {
+  let tables = 0;
+  let rows = 0;
+  let largeObjects = 0;
+  for (const db of Object.values(counts)) {
+    for (const n of Object.values(db.tables)) {
+      tables++;
+      rows += n;
+    }
+    largeObjects += db.largeObjects;
+  }
+  return { databases: Object.keys(counts).length, tables, rows, large_objects: largeObjects };
+}
+
+/**
+ * Reads a manifest from JSON text.
+ *
+ * @throws {SyntaxError} when the JSON is invalid
+ * @throws {TypeError} when a field is missing or has the wrong type
+ */
+export function parseManifest(text: string): Manifest {
+  const value: unknown = JSON.parse(text);
+  const problems: string[] = [];
+  const obj = (value ?? {}) as Record<string, unknown>;
+  if (typeof value !== "object" || value === null) throw new TypeError("Cannot read manifest: not an object");
+  if (obj.format !== MANIFEST_FORMAT) problems.push(`format ${JSON.stringify(obj.format)}`);
+  for (const f of ["server_version", "started_at", "finished_at", "key", "sha256"]) {
+    if (typeof obj[f] !== "string") problems.push(f);
+  }
+  for (const f of ["compressed_bytes", "dump_bytes"]) {
+    if (typeof obj[f] !== "number") problems.push(f);
+  }
+  const dbs = obj.databases;
+  if (typeof dbs !== "object" || dbs === null) problems.push("databases");
+  else {
+    for (const [name, db] of Object.entries(dbs as Record<string, unknown>)) {
+      const d = db as Partial<DatabaseCounts> | null;
+      if (
+        typeof d !== "object" || d === null || typeof d.tables !== "object" ||
+        typeof d.largeObjects !== "number" ||
+        !Object.values(d.tables ?? {}).every((n) => Number.isSafeInteger(n))
+      ) problems.push(`databases.${name}`);
+    }
+  }
+  if (problems.length > 0) {
+    throw new TypeError(`Cannot read manifest: invalid ${problems.join(", ")}`);
+  }
+  return value as Manifest;
+}
+
+/**
+ * Names every difference between what the backup holds and what the restore brought back.
+ * Databases the restore has beyond the backup (the scratch server's own) are not differences.
+ *
+ * @param expected counts from the manifest
+ * @param restored counts from the scratch server, for the databases of `expected` it has
+ * @returns one plain sentence per difference; empty when they match
+ * @example
+ * ```ts
+ * compareCounts(
+ *   { app: { tables: { "public.t": 3 }, largeObjects: 0 } },
+ *   { app: { tables: { "public.t": 2 }, largeObjects: 0 } },
+ * ); // ["app: table public.t has 2 rows, the backup has 3"]
+ * ```
+ */
+export function compareCounts(expected: DumpCounts, restored: DumpCounts): string[] {
+  const diffs: string[] = [];
+  for (const [dbName, want] of Object.entries(expected)) {
+    const got = restored[dbName];
+    if (!got) {
+      diffs.push(`database ${dbName} is missing`);
+      continue;
+    }
+    for (const [table, rows] of Object.entries(want.tables)) {
+      const have = got.tables[table];
+      if (have === undefined) diffs.push(`${dbName}: table ${table} is missing`);
+      else if (have !== rows) {
+        diffs.push(`${dbName}: table ${table} has ${have} rows, the backup has ${rows}`);
+      }
+    }
+    for (const table of Object.keys(got.tables)) {
+      if (!(table in want.tables)) diffs.push(`${dbName}: table ${table} is not in the backup`);
+    }
+    if (got.largeObjects !== want.largeObjects) {
+      diffs.push(
+        `${dbName}: ${got.largeObjects} large objects, the backup has ${want.largeObjects}`,
+      );
+    }
+  }
+  return diffs;
+}

@@ -1,0 +1,141 @@
+/**
+ * SQL over the wire (npm:postgres) for the checks the programs make: the source server's
+ * version, waiting for the scratch server, and counting what a restore brought back.
+ *
+ * @module
+ */
+import postgres from "postgres";
+import type { DatabaseCounts } from "./dump_stream.ts";
+import { qualifiedName } from "./dump_stream.ts";
+import type { PgConnection } from "./pg_tools.ts";
+
+/** A tagged-template SQL client bound to one database. */
+export type Sql = postgres.Sql;
+
+/**
+ * Runs `fn` with a one-connection client to `database`, and always closes it.
+ *
+ * @param conn the server
+ * @param database the database to connect to
+ * @param fn the work
+ */
+export async function withDatabase<T>(
+  conn: PgConnection,
+  database: string,
+  fn: (sql: Sql) => Promise<T>,
+  connectTimeoutSeconds = 10,
+): Promise<T> {
+  const sql = postgres({
+    host: conn.host,
+    port: conn.port,
+    user: conn.user,
+    ...(conn.password !== undefined ? { password: conn.password } : {}),
+    database,
+    max: 1,
+    connect_timeout: connectTimeoutSeconds,
+    idle_timeout: 0,
+    onnotice: () => {},
+    connection: { application_name: "backup-toolbox" },
+  });
+  try {
+    return await fn(sql);
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
+}
+
+/** The server's `server_version_num` (e.g. 180004). */
+export async function serverVersionNum(conn: PgConnection): Promise<number> {
+  return await withDatabase(conn, "postgres", async (sql) => {
+    const [row] = await sql<{ v: string }[]>`SELECT current_setting('server_version_num') AS v`;
+    return Number(row?.v);
+  });
+}
+
+/** A short reason from a connection or query error, e.g. `password authentication failed ...`. */
+export function reasonOf(err: unknown): string {
+  if (err instanceof Error) return err.message.split("\n")[0] ?? err.name;
+  return String(err);
+}
+
+/**
+ * Waits until the server answers `SELECT 1`, polling every half second.
+ *
+ * @param conn the server
+ * @param seconds the most to wait
+ * @param signal stops the wait
+ * @returns the last error when the wait ran out, or undefined when the server answered
+ */
+export async function waitForServer(
+  conn: PgConnection,
+  seconds: number,
+  signal: AbortSignal,
+): Promise<unknown> {
+  const deadline = performance.now() + seconds * 1000;
+  let last: unknown;
+  for (;;) {
+    signal.throwIfAborted();
+    try {
+      await withDatabase(conn, "postgres", async (sql) => await sql`SELECT 1`, 5);
+      return undefined;
+    } catch (err) {
+      last = err;
+    }
+    if (performance.now() >= deadline) return last;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}
+
+/** Databases a client can connect to, without template0. */
+export async function listDatabases(conn: PgConnection): Promise<string[]> {
+  return await withDatabase(conn, "postgres", async (sql) => {
+    const rows = await sql<{ datname: string }[]>`
+      SELECT datname FROM pg_database WHERE datallowconn ORDER BY datname`;
+    return rows.map((r) => r.datname);
+  });
+}
+
+/**
+ * Counts what one restored database holds: rows of the given tables (`FROM ONLY`, as COPY
+ * loaded them), the other user tables it has, and its large objects.
+ *
+ * @param conn the server
+ * @param database the database
+ * @param tables `schema.table` names to count (from the manifest)
+ * @returns counts; a table that does not exist is left out
+ */
+export async function countDatabase(
+  conn: PgConnection,
+  database: string,
+  tables: readonly string[],
+): Promise<DatabaseCounts> {
+  return await withDatabase(conn, database, async (sql) => {
+    const rows = await sql<{ schema: string; name: string; member: boolean }[]>`
+      SELECT n.nspname AS schema, c.relname AS name,
+             EXISTS (SELECT 1 FROM pg_depend d
+                     WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                       AND d.deptype = 'e') AS member
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relkind = 'r'
+        AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+        AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%'`;
+    const wanted = new Set(tables);
+    const counts: DatabaseCounts = { tables: {}, largeObjects: 0 };
+    for (const row of rows) {
+      const name = qualifiedName(row.schema, row.name);
+      if (!wanted.has(name) && row.member) continue;
+      const [c] = await sql.unsafe<{ n: string }[]>(
+        `SELECT count(*) AS n FROM ONLY ${quoteIdent(row.schema)}.${quoteIdent(row.name)}`,
+      );
+      counts.tables[name] = Number(c?.n ?? 0);
+    }
+    const [lo] = await sql<{ n: string }[]>`SELECT count(*) AS n FROM pg_largeobject_metadata`;
+    counts.largeObjects = Number(lo?.n ?? 0);
+    return counts;
+  });
+}
+
+/** Always double-quotes an identifier, doubling embedded quotes. */
+function quoteIdent(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
