@@ -37,7 +37,8 @@ export function readRepoFile(path: string): string {
  * @throws {SyntaxError} when the file does not parse or holds a non-mapping document
  */
 export function readYamlDocs(path: string): YamlDoc[] {
-  const docs = YAML.parseAllDocuments(readRepoFile(path));
+  // merge: compose files share settings through `<<: *anchor` merge keys.
+  const docs = YAML.parseAllDocuments(readRepoFile(path), { merge: true });
   return docs.map((doc, index) => {
     if (doc.errors.length > 0) {
       throw new SyntaxError(`Cannot parse ${path} document ${index}: ${doc.errors[0]?.message}`);
