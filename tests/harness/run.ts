@@ -31,6 +31,8 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** SIGKILL after this long. @default 300000 */
   timeoutMs?: number;
+  /** Called with each output line as it arrives (to stream a run to a terminal). */
+  onLine?: (line: string, stream: "stdout" | "stderr") => void;
 }
 
 /** A program still running; see {@linkcode spawnEntrypoint}. */
@@ -126,8 +128,9 @@ export function spawnEntrypoint(
   let exited = false;
   const notify = () => listeners.forEach((listener) => listener());
 
-  const stdout = _readAll(child.stdout, () => {});
+  const stdout = _readAll(child.stdout, (line) => opts.onLine?.(line, "stdout"));
   const stderr = _readAll(child.stderr, (line) => {
+    opts.onLine?.(line, "stderr");
     const parsed = _parseJsonObject(line);
     if (parsed !== undefined) {
       lines.push(parsed);
