@@ -81,12 +81,14 @@ export function taskPermissions(script: Entrypoint): string[] {
 
 /**
  * The environment a program gets: PATH, HOME (and DENO_DIR when set, so Deno finds its
- * cache), then `env`. Nothing else is inherited.
+ * cache), NO_COLOR=1, then `env`. Nothing else is inherited.
  */
 export function cleanEnv(env: Record<string, string>): Record<string, string> {
   const base: Record<string, string> = {
     PATH: BASE_ENV.PATH ?? "/usr/bin:/bin",
     HOME: Deno.env.get("HOME") ?? "/root",
+    // Deno colors its own errors even on a pipe; tests match plain text.
+    NO_COLOR: "1",
   };
   const denoDir = Deno.env.get("DENO_DIR");
   if (denoDir !== undefined) base.DENO_DIR = denoDir;
