@@ -1,0 +1,173 @@
+/**
+ * Keeping the bucket tidy: the lifecycle rule check (14 days by default), prune mode for
+ * servers without lifecycle rules, and removal of what killed runs left in `<prefix>/.tmp/`.
+ *
+ * @module
+ */
+import { dayOfKey, FILES, tempRoot, withSlash } from "./backup_keys.ts";
+import type { Log } from "./log.ts";
+import type { S3Store } from "./s3_store.ts";
+import { StoreError } from "./errors.ts";
+
+/** The lifecycle rule id backup-toolbox sets. */
+export function ruleId(prefix: string): string {
+  return `backup-toolbox-${withSlash(prefix).replace(/\/$/, "").replace(/[^A-Za-z0-9-]/g, "-") || "all"}`;
+}
+
+/**
+ * Checks that a lifecycle rule expires `<prefix>/` after `days` and aborts incomplete uploads;
+ * warns when not, and sets it when `apply` is true.
+ *
+ * @returns `ok`, `applied`, `missing` or `unknown` (the server refused to say)
+ */
+export async function checkLifecycle(
+  store: S3Store,
+  prefix: string,
+  days: number,
+  apply: boolean,
+  log: Log,
+): Promise<"ok" | "applied" | "missing" | "unknown"> {
+  const want = withSlash(prefix);
+  let rules;
+  try {
+    rules = await store.getRetentionRules();
+  } catch (err) {
+    log.warn("lifecycle", "cannot read the bucket's lifecycle rules", {
+      error: err instanceof Error ? err.message : String(err),
+      hint: "grant s3:GetLifecycleConfiguration, or run with PRUNE=true to delete old backups",
+    });
+    return "unknown";
+  }
+  const covering = rules.filter((r) => want.startsWith(r.prefix));
+  const expires = covering.find((r) => r.expireDays === days);
+  const aborts = covering.some((r) => r.abortIncompleteDays !== undefined);
+  if (expires && aborts) {
+    log.info("lifecycle", "lifecycle rule OK", { rule: expires.id, expire_days: days });
+    return "ok";
+  }
+  if (apply) {
+    await store.putRetentionRule(ruleId(prefix), want, days);
+    log.info("lifecycle", "lifecycle rule set", { rule: ruleId(prefix), prefix: want, expire_days: days });
+    return "applied";
+  }
+  log.warn("lifecycle", `no lifecycle rule expires ${want} after ${days} days`, {
+    rules: rules.map((r) => ({ id: r.id, prefix: r.prefix, expire_days: r.expireDays })),
+    hint:
+      `run once with --apply-lifecycle (S3_APPLY_LIFECYCLE=true), or mc ilm rule add --expire-days ${days} --prefix ${want} backup/${store.bucket}, or set PRUNE=true`,
+  });
+  return "missing";
+}
+
+/**
+ * Removes what killed runs left behind: staged objects and incomplete multipart uploads under
+ * `<prefix>/.tmp/` older than `maxAgeHours`. A run that is still going (younger) is left alone.
+ *
+ * @returns how many objects and uploads were removed
+ */
+export async function removeStaleLeftovers(
+  store: S3Store,
+  prefix: string,
+  maxAgeHours: number,
+  now: Date,
+  log: Log,
+): Promise<{ objects: number; uploads: number }> {
+  const root = tempRoot(prefix);
+  const cutoff = now.getTime() - maxAgeHours * 3600_000;
+  const objects = (await store.listObjects(root)).filter((o) => o.lastModified.getTime() <= cutoff);
+  const uploads = (await store.listIncompleteUploads(root)).filter((u) =>
+    u.initiated.getTime() <= cutoff
+  );
+  for (const u of uploads) await store.abortUpload(u.key, u.uploadId);
+  await store.remove(objects.map((o) => o.key));
+  if (objects.length > 0 || uploads.length > 0) {
+    log.info("cleanup", "removed leftovers of earlier runs", {
+      objects: objects.map((o) => o.key),
+      uploads: uploads.map((u) => u.key),
+      older_than_hours: maxAgeHours,
+    });
+  }
+  return { objects: objects.length, uploads: uploads.length };
+}
+
+/** A backup folder as found in the bucket. */
+export interface BackupFolder {
+  readonly dir: string;
+  readonly day: string;
+  readonly keys: readonly string[];
+  readonly complete: boolean;
+  readonly drilled: boolean;
+  readonly lastModified: Date;
+}
+
+/** Lists every backup folder under the prefix, oldest first. */
+export async function listBackupFolders(store: S3Store, prefix: string): Promise<BackupFolder[]> {
+  const byDir = new Map<string, { keys: string[]; names: Set<string>; last: number; day: string }>();
+  for (const object of await store.listObjects(withSlash(prefix))) {
+    const day = dayOfKey(prefix, object.key);
+    if (!day) continue;
+    const dir = object.key.slice(0, object.key.lastIndexOf("/") + 1);
+    const entry = byDir.get(dir) ?? { keys: [], names: new Set(), last: 0, day };
+    entry.keys.push(object.key);
+    entry.names.add(object.key.slice(dir.length));
+    entry.last = Math.max(entry.last, object.lastModified.getTime());
+    byDir.set(dir, entry);
+  }
+  return [...byDir.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([dir, e]) => ({
+    dir,
+    day: e.day,
+    keys: e.keys,
+    complete: e.names.has(FILES.data) && e.names.has(FILES.sha256),
+    drilled: e.names.has(FILES.drillReport),
+    lastModified: new Date(e.last),
+  }));
+}
+
+/**
+ * Deletes backup folders older than `days`, never the newest complete backup and never the
+ * newest one that passed a drill.
+ *
+ * @returns the folders deleted (or that would be, with `dryRun`)
+ */
+export async function prune(
+  store: S3Store,
+  prefix: string,
+  days: number,
+  now: Date,
+  dryRun: boolean,
+  log: Log,
+): Promise<string[]> {
+  const folders = await listBackupFolders(store, prefix);
+  const newest = folders.filter((f) => f.complete).at(-1);
+  const newestDrilled = folders.filter((f) => f.complete && f.drilled).at(-1);
+  const cutoff = now.getTime() - days * 86400_000;
+  const doomed = folders.filter((f) =>
+    f.lastModified.getTime() < cutoff && f !== newest && f !== newestDrilled
+  );
+  for (const folder of doomed) {
+    if (!dryRun) {
+      try {
+        await store.remove(folder.keys);
+      } catch (err) {
+        throw err instanceof StoreError ? err : new StoreError(
+          `prune ${folder.dir} failed`,
+          "check the S3 key's delete permission",
+          "Unknown",
+          { cause: err },
+        );
+      }
+    }
+    log.info("prune", dryRun ? "would delete backup" : "deleted backup", {
+      dir: folder.dir,
+      day: folder.day,
+    });
+  }
+  log.info("prune", dryRun ? "prune dry run OK" : "prune OK", {
+    deleted: dryRun ? 0 : doomed.length,
+    would_delete: dryRun ? doomed.length : 0,
+    kept: folders.length - doomed.length,
+    retention_days: days,
+    newest: newest?.dir ?? null,
+    newest_drilled: newestDrilled?.dir ?? null,
+  });
+  return doomed.map((f) => f.dir);
+}
