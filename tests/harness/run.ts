@@ -6,6 +6,7 @@
  */
 
 import { BASE_ENV, signalNumber } from "./process.ts";
+import { PG15_BIN_DIR } from "./tools.ts";
 
 /** An entrypoint at the repo root. */
 export type Entrypoint = "backup.ts" | "restore_drill.ts";
@@ -80,12 +81,13 @@ export function taskPermissions(script: Entrypoint): string[] {
 }
 
 /**
- * The environment a program gets: PATH, HOME (and DENO_DIR when set, so Deno finds its
+ * The environment a program gets: PATH (PostgreSQL 15 client tools first), HOME (and DENO_DIR when set, so Deno finds its
  * cache), NO_COLOR=1, then `env`. Nothing else is inherited.
  */
 export function cleanEnv(env: Record<string, string>): Record<string, string> {
   const base: Record<string, string> = {
-    PATH: BASE_ENV.PATH ?? "/usr/bin:/bin",
+    // Debian's PostgreSQL 15 client tools first: no pg_wrapper guessing a version.
+    PATH: `${PG15_BIN_DIR}:${BASE_ENV.PATH ?? "/usr/bin:/bin"}`,
     HOME: Deno.env.get("HOME") ?? "/root",
     // Deno colors its own errors even on a pipe; tests match plain text.
     NO_COLOR: "1",

@@ -9,6 +9,7 @@
 import { type PgServer, startPostgres } from "./postgres.ts";
 import { type RgwOptions, type RgwServer, type S3Key, startRgw } from "./rgw.ts";
 import { loadRichSample, loadSimpleSample } from "./sample_data.ts";
+import { requireTool } from "./tools.ts";
 
 /** How to start the stack. */
 export interface StackOptions {
@@ -56,6 +57,8 @@ export const STACK_PREFIX = "postgresql-18";
  * ```
  */
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
+  // What the entrypoints run; a missing one should name `make setup`, not fail mid-backup.
+  for (const tool of ["pg_dumpall-15", "psql-15", "zstd"] as const) requireTool(tool);
   const started = await Promise.allSettled(
     [
       startPostgres({ version: 15, name: "source" }),
