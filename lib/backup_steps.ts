@@ -54,7 +54,10 @@ const MiB = 1024 * 1024;
  *
  * @throws {ToolboxError} for any failed step, after this run's staged objects are removed
  */
-export async function runBackup(config: BackupConfig, ctx: BackupContext): Promise<BackupSummary | undefined> {
+export async function runBackup(
+  config: BackupConfig,
+  ctx: BackupContext,
+): Promise<BackupSummary | undefined> {
   const now = ctx.now ?? (() => new Date());
   const { store, log } = ctx;
   if (config.pruneOnly) {
@@ -72,7 +75,7 @@ export async function runBackup(config: BackupConfig, ctx: BackupContext): Promi
   };
 
   // Preflight: tools, bucket, source server and versions, before anything is uploaded.
-  const versions = await preflight(config, ctx, source);
+  const versions = await preflight(ctx, source);
   await checkLifecycle(store, config.s3Prefix, config.retentionDays, config.applyLifecycle, log);
   await removeStaleLeftovers(store, config.s3Prefix, config.staleUploadHours, started, log);
   ctx.signal.throwIfAborted();
@@ -113,7 +116,10 @@ export async function runBackup(config: BackupConfig, ctx: BackupContext): Promi
       staged.push(temp);
       await store.copy(temp, finalKey, {}, type);
     }
-    log.info("commit", "sha256 and manifest written", { sha256_key: keys.sha256, manifest_key: keys.manifest });
+    log.info("commit", "sha256 and manifest written", {
+      sha256_key: keys.sha256,
+      manifest_key: keys.manifest,
+    });
     await store.remove(staged);
     staged.length = 0;
 
@@ -148,7 +154,6 @@ export async function runBackup(config: BackupConfig, ctx: BackupContext): Promi
 }
 
 async function preflight(
-  config: BackupConfig,
   ctx: BackupContext,
   source: PgConnection,
 ): Promise<{ server: string; pgDumpall: string }> {
@@ -162,7 +167,9 @@ async function preflight(
     serverNum = await serverVersionNum(source);
   } catch (err) {
     throw new PreflightError(
-      `cannot connect to source PostgreSQL ${source.host}:${source.port} as ${source.user}: ${reasonOf(err)}`,
+      `cannot connect to source PostgreSQL ${source.host}:${source.port} as ${source.user}: ${
+        reasonOf(err)
+      }`,
       "check PGHOST, PGPORT, PGUSER and PGPASSWORD (secret postgresql-auth, key admin-password)",
       undefined,
       { cause: err },
@@ -205,7 +212,10 @@ async function streamDump(
   ctx.signal.addEventListener("abort", onSignal, { once: true });
 
   const dump = spawnChild("pg_dumpall", dumpallSpec(source, ctx.childEnv));
-  const zstd = spawnChild("zstd", zstdCompressSpec(config.zstdLevel, config.zstdThreads, ctx.childEnv));
+  const zstd = spawnChild(
+    "zstd",
+    zstdCompressSpec(config.zstdLevel, config.zstdThreads, ctx.childEnv),
+  );
   const children: RunningChild[] = [dump, zstd];
   // A child that fails on its own stops the rest at once.
   for (const child of children) {
@@ -246,11 +256,18 @@ async function streamDump(
 
   const result = stored.status === "fulfilled" ? stored.value : undefined;
   try {
-    if (ctx.signal.aborted) throw ctx.signal.reason instanceof StoppedError ? ctx.signal.reason : new StoppedError("SIGTERM");
-    await assertChildrenSucceeded(children, (child) =>
-      child.name === "pg_dumpall"
-        ? "check the source server's log (did it restart or run out of connections?) and PGHOST/PGPASSWORD, then run the job again"
-        : "check the pod's memory and ephemeral-storage limits and ZSTD_LEVEL/ZSTD_THREADS, then run the job again");
+    if (ctx.signal.aborted) {
+      throw ctx.signal.reason instanceof StoppedError
+        ? ctx.signal.reason
+        : new StoppedError("SIGTERM");
+    }
+    await assertChildrenSucceeded(
+      children,
+      (child) =>
+        child.name === "pg_dumpall"
+          ? "check the source server's log (did it restart or run out of connections?) and PGHOST/PGPASSWORD, then run the job again"
+          : "check the pod's memory and ephemeral-storage limits and ZSTD_LEVEL/ZSTD_THREADS, then run the job again",
+    );
     if (stored.status === "rejected") throw stored.reason;
     if (fed.status === "rejected") throw fed.reason;
   } catch (err) {
@@ -286,9 +303,16 @@ async function streamDump(
 }
 
 /** Removes this run's staged objects and aborts its open uploads; logs what it could not. */
-async function cleanupRun(store: S3Store, tempDir: string, staged: readonly string[], log: Log): Promise<void> {
+async function cleanupRun(
+  store: S3Store,
+  tempDir: string,
+  staged: readonly string[],
+  log: Log,
+): Promise<void> {
   try {
-    for (const u of await store.listIncompleteUploads(tempDir)) await store.abortUpload(u.key, u.uploadId);
+    for (const u of await store.listIncompleteUploads(tempDir)) {
+      await store.abortUpload(u.key, u.uploadId);
+    }
     const leftovers = (await store.listObjects(tempDir)).map((o) => o.key);
     await store.remove([...new Set([...staged, ...leftovers])]);
   } catch (err) {

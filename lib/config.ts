@@ -438,7 +438,8 @@ function parseValue(setting: Setting, raw: string): Parsed {
       } catch {
         return {
           ok: false,
-          problem: `invalid ${setting.env} ${shown}: expected an IANA time zone such as America/Sao_Paulo`,
+          problem:
+            `invalid ${setting.env} ${shown}: expected an IANA time zone such as America/Sao_Paulo`,
         };
       }
   }

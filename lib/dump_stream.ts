@@ -103,7 +103,8 @@ export class DumpStatsStream extends TransformStream<Uint8Array, Uint8Array> {
       // A line continued from the previous chunk has its head in #head already.
       if (this.#headLength < 3) this.#keepHead(chunk, pos, Math.min(end, pos + 3));
       if (nl === -1) break;
-      const isEnd = this.#headLength === 2 && this.#head[0] === BACKSLASH && this.#head[1] === DOT &&
+      const isEnd = this.#headLength === 2 && this.#head[0] === BACKSLASH &&
+        this.#head[1] === DOT &&
         end - pos <= 2;
       this.#headLength = 0;
       pos = nl + 1;

@@ -39,7 +39,10 @@ export class ConfigError extends ToolboxError {
   readonly problems: readonly string[];
 
   /** @param problems every problem found */
-  constructor(problems: readonly string[], hint = "set them in the environment or as flags; see --help") {
+  constructor(
+    problems: readonly string[],
+    hint = "set them in the environment or as flags; see --help",
+  ) {
     super(problems.join("; "), hint, EXIT_CONFIG);
     this.problems = problems;
   }

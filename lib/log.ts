@@ -56,7 +56,9 @@ export function createLog(program: string, options: LogOptions = {}): Log {
   const emit = (level: Level, step: string, msg: string, fields: Record<string, unknown> = {}) => {
     const ts = new Date(now()).toISOString().replace(/\.\d{3}Z$/, "Z");
     let line = JSON.stringify({ ts, level, program, step, msg, ...fields }, jsonSafe);
-    for (const secret of secrets) line = line.replaceAll(JSON.stringify(secret).slice(1, -1), "<redacted>");
+    for (const secret of secrets) {
+      line = line.replaceAll(JSON.stringify(secret).slice(1, -1), "<redacted>");
+    }
     write(line);
   };
   return {
@@ -65,7 +67,9 @@ export function createLog(program: string, options: LogOptions = {}): Log {
     error: (step, msg, fields) => emit("error", step, msg, fields),
     addSecrets(values) {
       // Longest first, so a secret that contains another is scrubbed whole.
-      for (const value of values) if (value.length >= 3 && !secrets.includes(value)) secrets.push(value);
+      for (const value of values) {
+        if (value.length >= 3 && !secrets.includes(value)) secrets.push(value);
+      }
       secrets.sort((a, b) => b.length - a.length);
     },
   };

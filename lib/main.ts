@@ -1,11 +1,23 @@
 /**
- * What both entrypoints share: turning any error into one operator line and an exit code, in
- * one place.
+ * What both entrypoints share: settings, logging, signals, the bucket, and turning any error
+ * into one operator line and an exit code, in one place.
  *
  * @module
  */
-import { ConfigError, EXIT_FAILED, ToolboxError } from "./errors.ts";
-import type { Log } from "./log.ts";
+import {
+  describeSettings,
+  helpText,
+  parseSettings,
+  secretValues,
+  type SettingsOf,
+  type SettingsTable,
+} from "./config.ts";
+import { ConfigError, EXIT_FAILED, EXIT_OK, ToolboxError } from "./errors.ts";
+import { createLog, type Log } from "./log.ts";
+import { baseEnv } from "./pipeline.ts";
+import { S3Store } from "./s3_store.ts";
+import { abortOnSignals } from "./signals.ts";
+import { VERSION } from "./version.ts";
 
 /**
  * Logs a failure as one line (`msg` says what failed, `hint` what to do) and picks the exit code.
@@ -18,7 +30,11 @@ import type { Log } from "./log.ts";
 export function reportFailure(log: Log, err: unknown, startedAt: number): number {
   const durationMs = Math.round(performance.now() - startedAt);
   if (err instanceof ToolboxError) {
-    const fields: Record<string, unknown> = { hint: err.hint, error: err.name, duration_ms: durationMs };
+    const fields: Record<string, unknown> = {
+      hint: err.hint,
+      error: err.name,
+      duration_ms: durationMs,
+    };
     if (err instanceof ConfigError) fields.problems = err.problems;
     const cause = err.cause instanceof Error ? err.cause.message.split("\n")[0] : undefined;
     if (cause && !err.message.includes(cause)) fields.cause = cause;
@@ -29,8 +45,85 @@ export function reportFailure(log: Log, err: unknown, startedAt: number): number
   log.error("failed", `unexpected error: ${message}`, {
     hint: "this is a bug in backup-toolbox; keep this log and report it",
     error: err instanceof Error ? err.name : typeof err,
-    stack: err instanceof Error ? err.stack?.split("\n").slice(1, 6).map((l) => l.trim()) : undefined,
+    stack: err instanceof Error
+      ? err.stack?.split("\n").slice(1, 6).map((l) => l.trim())
+      : undefined,
     duration_ms: durationMs,
   });
   return EXIT_FAILED;
+}
+
+/** A program: its settings table and the work it does with them. */
+export interface Program<T extends SettingsTable> {
+  /** Binary name, e.g. `backup`. */
+  readonly name: string;
+  /** What `--help` says it does. */
+  readonly summary: string;
+  readonly settings: T;
+  /** The work; throws a ToolboxError for anything the operator must act on. */
+  run(config: SettingsOf<T>, ctx: ProgramContext): Promise<void>;
+}
+
+/** What a program's work gets besides its settings. */
+export interface ProgramContext {
+  readonly log: Log;
+  readonly store: S3Store;
+  /** Aborted on SIGTERM/SIGINT. */
+  readonly signal: AbortSignal;
+  /** The environment children start from. */
+  readonly childEnv: Record<string, string>;
+}
+
+/** Settings every program has: where the bucket is and how to sign. */
+type WithStore = {
+  s3Endpoint: string;
+  s3Region: string;
+  s3Bucket: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+};
+
+/**
+ * Runs a program: parse settings (help/version), log the start with secrets redacted, listen
+ * for signals, run, and turn any failure into one line and an exit code.
+ *
+ * @returns the exit code
+ */
+export async function runProgram<T extends SettingsTable>(
+  program: Program<T>,
+  args: readonly string[],
+  env: Readonly<Record<string, string>>,
+): Promise<number> {
+  const startedAt = performance.now();
+  const log = createLog(program.name);
+  try {
+    const parsed = parseSettings(program.settings, args, env);
+    if (parsed.kind === "help") {
+      console.log(helpText(program.name, program.summary, program.settings));
+      return EXIT_OK;
+    }
+    if (parsed.kind === "version") {
+      console.log(`${program.name} (backup-toolbox) ${VERSION}`);
+      return EXIT_OK;
+    }
+    const config = parsed.config;
+    log.addSecrets(secretValues(program.settings, config));
+    log.info("start", `${program.name} started`, {
+      version: VERSION,
+      settings: describeSettings(program.settings, config),
+    });
+    const s3 = config as unknown as WithStore;
+    using signals = abortOnSignals();
+    const store = new S3Store({
+      endpoint: s3.s3Endpoint,
+      region: s3.s3Region,
+      bucket: s3.s3Bucket,
+      accessKey: s3.accessKeyId,
+      secretKey: s3.secretAccessKey,
+    });
+    await program.run(config, { log, store, signal: signals.signal, childEnv: baseEnv(env) });
+    return EXIT_OK;
+  } catch (err) {
+    return reportFailure(log, err, startedAt);
+  }
 }

@@ -26,7 +26,9 @@ export interface Manifest {
 }
 
 /** Totals over every database of a count set. */
-export function totals(counts: DumpCounts): { databases: number; tables: number; rows: number; large_objects: number } {
+export function totals(
+  counts: DumpCounts,
+): { databases: number; tables: number; rows: number; large_objects: number } {
   let tables = 0;
   let rows = 0;
   let largeObjects = 0;
@@ -50,7 +52,9 @@ export function parseManifest(text: string): Manifest {
   const value: unknown = JSON.parse(text);
   const problems: string[] = [];
   const obj = (value ?? {}) as Record<string, unknown>;
-  if (typeof value !== "object" || value === null) throw new TypeError("Cannot read manifest: not an object");
+  if (typeof value !== "object" || value === null) {
+    throw new TypeError("Cannot read manifest: not an object");
+  }
   if (obj.format !== MANIFEST_FORMAT) problems.push(`format ${JSON.stringify(obj.format)}`);
   for (const f of ["server_version", "started_at", "finished_at", "key", "sha256"]) {
     if (typeof obj[f] !== "string") problems.push(f);

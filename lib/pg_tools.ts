@@ -122,7 +122,10 @@ export function parseVersion(text: string): ToolVersion | undefined {
  *
  * @throws {PreflightError} when the tool is missing or prints no version
  */
-export async function toolVersion(command: string, env: Record<string, string>): Promise<ToolVersion> {
+export async function toolVersion(
+  command: string,
+  env: Record<string, string>,
+): Promise<ToolVersion> {
   let output: Deno.CommandOutput;
   try {
     output = await new Deno.Command(command, {

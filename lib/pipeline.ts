@@ -87,7 +87,12 @@ export function spawnChild(name: string, spec: ChildSpec): RunningChild {
   const exited = (async (): Promise<ChildExit> => {
     const status = await process.status;
     await stderrDone;
-    return { code: status.code, signal: status.signal, stoppedByUs: stopped, at: performance.now() };
+    return {
+      code: status.code,
+      signal: status.signal,
+      stoppedByUs: stopped,
+      at: performance.now(),
+    };
   })();
   return {
     name,

@@ -11,7 +11,9 @@ import { StoreError } from "./errors.ts";
 
 /** The lifecycle rule id backup-toolbox sets. */
 export function ruleId(prefix: string): string {
-  return `backup-toolbox-${withSlash(prefix).replace(/\/$/, "").replace(/[^A-Za-z0-9-]/g, "-") || "all"}`;
+  return `backup-toolbox-${
+    withSlash(prefix).replace(/\/$/, "").replace(/[^A-Za-z0-9-]/g, "-") || "all"
+  }`;
 }
 
 /**
@@ -47,7 +49,11 @@ export async function checkLifecycle(
   }
   if (apply) {
     await store.putRetentionRule(ruleId(prefix), want, days);
-    log.info("lifecycle", "lifecycle rule set", { rule: ruleId(prefix), prefix: want, expire_days: days });
+    log.info("lifecycle", "lifecycle rule set", {
+      rule: ruleId(prefix),
+      prefix: want,
+      expire_days: days,
+    });
     return "applied";
   }
   log.warn("lifecycle", `no lifecycle rule expires ${want} after ${days} days`, {
@@ -101,7 +107,10 @@ export interface BackupFolder {
 
 /** Lists every backup folder under the prefix, oldest first. */
 export async function listBackupFolders(store: S3Store, prefix: string): Promise<BackupFolder[]> {
-  const byDir = new Map<string, { keys: string[]; names: Set<string>; last: number; day: string }>();
+  const byDir = new Map<
+    string,
+    { keys: string[]; names: Set<string>; last: number; day: string }
+  >();
   for (const object of await store.listObjects(withSlash(prefix))) {
     const day = dayOfKey(prefix, object.key);
     if (!day) continue;

@@ -87,7 +87,6 @@ export interface RetentionRule {
   readonly abortIncompleteDays: number | undefined;
 }
 
-
 /** A bucket on an S3 server. */
 export class S3Store {
   readonly bucket: string;
@@ -118,8 +117,11 @@ export class S3Store {
    * @throws {StoreError} NoSuchBucket, bad credentials, or unreachable endpoint
    */
   async checkBucket(): Promise<void> {
-    const exists = await this.#call("check bucket", this.bucket, () =>
-      this.#client.bucketExists(this.bucket));
+    const exists = await this.#call(
+      "check bucket",
+      this.bucket,
+      () => this.#client.bucketExists(this.bucket),
+    );
     if (!exists) throw this.#error("check bucket", this.bucket, { code: "NoSuchBucket" });
   }
 
@@ -145,7 +147,9 @@ export class S3Store {
     const concurrency = options.concurrency ?? 2;
     const headers = { "Content-Type": options.contentType ?? "application/octet-stream" };
     const segments: { key: string; bytes: number }[] = [];
-    let open: { key: string; uploadId: string; parts: { part: number; etag: string }[] } | undefined;
+    let open:
+      | { key: string; uploadId: string; parts: { part: number; etag: string }[] }
+      | undefined;
     let openBytes = 0;
     let uploaded = 0;
     const inflight = new Set<Promise<void>>();
@@ -153,8 +157,11 @@ export class S3Store {
 
     const startSegment = async () => {
       const key = `${keyBase}.seg-${String(segments.length + 1).padStart(4, "0")}`;
-      const uploadId = await this.#call("start multipart upload", key, () =>
-        this.#client.initiateNewMultipartUpload(this.bucket, key, headers));
+      const uploadId = await this.#call(
+        "start multipart upload",
+        key,
+        () => this.#client.initiateNewMultipartUpload(this.bucket, key, headers),
+      );
       open = { key, uploadId, parts: [] };
       openBytes = 0;
     };
@@ -163,8 +170,11 @@ export class S3Store {
       await drain();
       const { key, uploadId, parts } = open;
       parts.sort((a, b) => a.part - b.part);
-      await this.#call("complete multipart upload", key, () =>
-        this.#client.completeMultipartUpload(this.bucket, key, uploadId, parts));
+      await this.#call(
+        "complete multipart upload",
+        key,
+        () => this.#client.completeMultipartUpload(this.bucket, key, uploadId, parts),
+      );
       segments.push({ key, bytes: openBytes });
       open = undefined;
     };
@@ -263,8 +273,11 @@ export class S3Store {
     } else {
       const headers: Record<string, string> = { "Content-Type": contentType };
       for (const [name, value] of Object.entries(metadata)) headers[`x-amz-meta-${name}`] = value;
-      const uploadId = await this.#call("start multipart copy", target, () =>
-        this.#client.initiateNewMultipartUpload(this.bucket, target, headers));
+      const uploadId = await this.#call(
+        "start multipart copy",
+        target,
+        () => this.#client.initiateNewMultipartUpload(this.bucket, target, headers),
+      );
       try {
         const parts: { part: number; etag: string }[] = [];
         for (const [i, segment] of segments.entries()) {
@@ -278,8 +291,11 @@ export class S3Store {
             }));
           parts.push({ part: i + 1, etag: result.etag });
         }
-        await this.#call("complete multipart copy", target, () =>
-          this.#client.completeMultipartUpload(this.bucket, target, uploadId, parts));
+        await this.#call(
+          "complete multipart copy",
+          target,
+          () => this.#client.completeMultipartUpload(this.bucket, target, uploadId, parts),
+        );
       } catch (err) {
         await this.abortUpload(target, uploadId).catch(() => {});
         throw err;
@@ -319,16 +335,24 @@ export class S3Store {
   /** Writes a small object in one request (atomic on S3). */
   async putSmall(key: string, body: string | Uint8Array, contentType: string): Promise<void> {
     const buffer = typeof body === "string" ? Buffer.from(body, "utf8") : Buffer.from(body);
-    await this.#call("put object", key, () =>
-      this.#client.putObject(this.bucket, key, buffer, buffer.length, {
-        "Content-Type": contentType,
-      }));
+    await this.#call(
+      "put object",
+      key,
+      () =>
+        this.#client.putObject(this.bucket, key, buffer, buffer.length, {
+          "Content-Type": contentType,
+        }),
+    );
   }
 
   /** Stats an object; undefined when it does not exist. */
   async stat(key: string): Promise<ObjectStat | undefined> {
     try {
-      const s = await this.#call("stat object", key, () => this.#client.statObject(this.bucket, key));
+      const s = await this.#call(
+        "stat object",
+        key,
+        () => this.#client.statObject(this.bucket, key),
+      );
       const metadata: Record<string, string> = {};
       for (const [name, value] of Object.entries(s.metaData ?? {})) {
         metadata[name.toLowerCase().replace(/^x-amz-meta-/, "")] = String(value);
@@ -343,8 +367,11 @@ export class S3Store {
   /** Reads a small object as text; undefined when it does not exist. */
   async getText(key: string): Promise<string | undefined> {
     try {
-      const stream = await this.#call("get object", key, () =>
-        this.#client.getObject(this.bucket, key));
+      const stream = await this.#call(
+        "get object",
+        key,
+        () => this.#client.getObject(this.bucket, key),
+      );
       const chunks: Buffer[] = [];
       for await (const chunk of stream) chunks.push(chunk as Buffer);
       return Buffer.concat(chunks).toString("utf8");
@@ -355,17 +382,31 @@ export class S3Store {
   }
 
   /**
-   * Opens an object for streaming.
+   * Opens an object for streaming. Size and metadata come from the GET response itself, so
+   * they describe exactly the bytes being read even if the key is overwritten meanwhile.
    *
-   * @returns the bytes and the object's stat at the time of the GET
+   * @returns the bytes, their count and the object's user metadata
    */
-  async getStream(key: string): Promise<{ stream: ReadableStream<Uint8Array>; stat: ObjectStat }> {
-    const stat = await this.stat(key);
-    if (!stat) throw this.#error("get object", key, { code: "NoSuchKey" });
-    const body = await this.#call("get object", key, () =>
-      this.#client.getObject(this.bucket, key, {}));
+  async getStream(
+    key: string,
+  ): Promise<
+    { stream: ReadableStream<Uint8Array>; size: number; metadata: Record<string, string> }
+  > {
+    const body = await this.#call(
+      "get object",
+      key,
+      () => this.#client.getObject(this.bucket, key, {}),
+    );
+    const headers = (body as unknown as { headers?: Record<string, string | string[]> }).headers ??
+      {};
+    const metadata: Record<string, string> = {};
+    for (const [name, value] of Object.entries(headers)) {
+      if (name.toLowerCase().startsWith("x-amz-meta-")) {
+        metadata[name.toLowerCase().slice("x-amz-meta-".length)] = String(value);
+      }
+    }
     const web = Readable.toWeb(body) as unknown as ReadableStream<Uint8Array>;
-    return { stream: web, stat };
+    return { stream: web, size: Number(headers["content-length"] ?? NaN), metadata };
   }
 
   /** Lists the "folders" directly under a prefix (delimiter `/`). */
@@ -398,8 +439,18 @@ export class S3Store {
     let keyMarker = "";
     let uploadIdMarker = "";
     for (;;) {
-      const page = await this.#call("list multipart uploads", prefix, () =>
-        this.#client.listIncompleteUploadsQuery(this.bucket, prefix, keyMarker, uploadIdMarker, ""));
+      const page = await this.#call(
+        "list multipart uploads",
+        prefix,
+        () =>
+          this.#client.listIncompleteUploadsQuery(
+            this.bucket,
+            prefix,
+            keyMarker,
+            uploadIdMarker,
+            "",
+          ),
+      );
       for (const u of page.uploads) {
         uploads.push({ key: u.key, uploadId: u.uploadId, initiated: new Date(u.initiated) });
       }
@@ -424,8 +475,11 @@ export class S3Store {
   /** Deletes objects (missing ones are fine). */
   async remove(keys: readonly string[]): Promise<void> {
     if (keys.length === 0) return;
-    const results = await this.#call("delete objects", keys[0]!, () =>
-      this.#client.removeObjects(this.bucket, [...keys]));
+    const results = await this.#call(
+      "delete objects",
+      keys[0]!,
+      () => this.#client.removeObjects(this.bucket, [...keys]),
+    );
     const failed = results.find((r) =>
       typeof r === "object" && r !== null && "Code" in r && r.Code && r.Code !== "NoSuchKey"
     ) as { Code?: string; Key?: string } | undefined;
@@ -436,8 +490,11 @@ export class S3Store {
   async getRetentionRules(): Promise<RetentionRule[]> {
     let config;
     try {
-      config = await this.#call("get bucket lifecycle", this.bucket, () =>
-        this.#client.getBucketLifecycle(this.bucket));
+      config = await this.#call(
+        "get bucket lifecycle",
+        this.bucket,
+        () => this.#client.getBucketLifecycle(this.bucket),
+      );
     } catch (err) {
       if (err instanceof StoreError && err.code === "NoSuchLifecycleConfiguration") return [];
       throw err;
@@ -464,7 +521,9 @@ export class S3Store {
     try {
       existing = await this.#client.getBucketLifecycle(this.bucket) as { Rule?: unknown } | null;
     } catch (err) {
-      if (codeOf(err) !== "NoSuchLifecycleConfiguration") throw this.#error("get bucket lifecycle", this.bucket, err);
+      if (codeOf(err) !== "NoSuchLifecycleConfiguration") {
+        throw this.#error("get bucket lifecycle", this.bucket, err);
+      }
     }
     const raw = existing?.Rule ?? [];
     const others = (Array.isArray(raw) ? raw : [raw]).filter((r: { ID?: string }) => r.ID !== id);
