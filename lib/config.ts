@@ -9,7 +9,7 @@ import { parseArgs } from "node:util";
 import { ConfigError } from "./errors.ts";
 
 /** How a setting's text is read. */
-export type SettingKind = "string" | "url" | "int" | "bool" | "list" | "timezone";
+export type SettingKind = "string" | "url" | "int" | "number" | "bool" | "list" | "timezone";
 
 /** One row of a settings table. */
 export interface Setting {
@@ -38,7 +38,7 @@ export type SettingsTable = Readonly<Record<string, Setting>>;
 
 /** Parsed values of a table, typed by each setting's kind. */
 export type SettingsOf<T extends SettingsTable> = {
-  -readonly [K in keyof T]: T[K]["kind"] extends "int" ? number
+  -readonly [K in keyof T]: T[K]["kind"] extends "int" | "number" ? number
     : T[K]["kind"] extends "bool" ? boolean
     : T[K]["kind"] extends "list" ? string[]
     : T[K] extends { required: true } ? string
@@ -290,11 +290,10 @@ export const DRILL_SETTINGS = {
   maxBackupAgeHours: {
     env: "MAX_BACKUP_AGE_HOURS",
     flag: "max-backup-age-hours",
-    kind: "int",
+    kind: "number",
     default: "26",
-    min: 1,
     max: 87600,
-    help: "the newest backup must be younger than this (RPO 24 h plus slack)",
+    help: "the newest backup must be younger than this many hours (RPO 24 h plus slack)",
   },
   backupKey: {
     env: "BACKUP_KEY",
@@ -412,6 +411,17 @@ function parseValue(setting: Setting, raw: string): Parsed {
         return {
           ok: false,
           problem: `invalid ${setting.env} ${shown}: expected a whole number from ${min} to ${max}`,
+        };
+      }
+      return { ok: true, value: n };
+    }
+    case "number": {
+      const n = /^\d+(\.\d+)?$/.test(raw) ? Number(raw) : NaN;
+      const max = setting.max ?? Number.MAX_SAFE_INTEGER;
+      if (!(n > 0) || n > max) {
+        return {
+          ok: false,
+          problem: `invalid ${setting.env} ${shown}: expected a positive number up to ${max}`,
         };
       }
       return { ok: true, value: n };

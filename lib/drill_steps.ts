@@ -145,7 +145,7 @@ export async function runDrill(config: DrillConfig, ctx: DrillContext): Promise<
       "check the postgres-backup CronJob: kubectl -n apps get jobs, then the logs of its last Job",
     );
   }
-  const manifest = await readManifest(store, keys.manifest, log);
+  let manifest = await readManifest(store, keys.manifest, log);
 
   // Wait for the scratch server, and make sure it is fresh.
   const scratchVersion = await timed("wait", async () => {
@@ -183,6 +183,28 @@ export async function runDrill(config: DrillConfig, ctx: DrillContext): Promise<
 
   // Verify and restore in one pass: S3 → sha256 → zstd -d → psql.
   const expected = await readExpectedSha256(store, config.sha256Key ?? keys.sha256);
+  if (manifest && manifest.compressed_bytes !== found.size) {
+    // A backup of the same day may be between writing the data and its manifest: look again.
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    const [again, stat] = await Promise.all([
+      readManifest(store, keys.manifest, log),
+      store.stat(found.key),
+    ]);
+    if (!again || !stat || again.compressed_bytes !== stat.size) {
+      log.error("verify", "backup truncated", {
+        key: found.key,
+        bytes: stat?.size ?? found.size,
+        manifest_bytes: again?.compressed_bytes ?? manifest.compressed_bytes,
+      });
+      throw new ChecksumMismatchError(
+        `backup truncated: ${found.key} has ${stat?.size ?? found.size} bytes, its manifest says ${
+          again?.compressed_bytes ?? manifest.compressed_bytes
+        }`,
+        "the object was cut short or replaced after the backup; drill the previous one with --key, check the S3 server, and take a fresh backup now",
+      );
+    }
+    manifest = again;
+  }
   const restored = await timed(
     "restore",
     () =>
@@ -193,6 +215,15 @@ export async function runDrill(config: DrillConfig, ctx: DrillContext): Promise<
   const names = await timed("smoke", () => smoke(scratch, config.expectedDatabases));
   log.info("smoke", "smoke OK", { databases: names, expected: config.expectedDatabases });
   let counted: DumpCounts | undefined;
+  if (manifest && manifest.sha256 !== restored.sha256) {
+    manifest = await readManifest(store, keys.manifest, log);
+    if (manifest && manifest.sha256 !== restored.sha256) {
+      throw new SmokeError(
+        `smoke FAILED: ${keys.manifest} describes another backup (sha256 ${manifest.sha256}, restored ${restored.sha256})`,
+        "a backup of the same day may have been written during the drill; run the drill again",
+      );
+    }
+  }
   if (manifest) {
     counted = await timed("compare", () => compareWithManifest(scratch, manifest));
     log.info(

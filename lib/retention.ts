@@ -132,8 +132,8 @@ export async function listBackupFolders(store: S3Store, prefix: string): Promise
 }
 
 /**
- * Deletes backup folders older than `days`, never the newest complete backup and never the
- * newest one that passed a drill.
+ * Deletes backup folders whose date is more than `days` days ago, never the newest complete
+ * backup and never the newest one that passed a drill.
  *
  * @returns the folders deleted (or that would be, with `dryRun`)
  */
@@ -148,10 +148,9 @@ export async function prune(
   const folders = await listBackupFolders(store, prefix);
   const newest = folders.filter((f) => f.complete).at(-1);
   const newestDrilled = folders.filter((f) => f.complete && f.drilled).at(-1);
-  const cutoff = now.getTime() - days * 86400_000;
-  const doomed = folders.filter((f) =>
-    f.lastModified.getTime() < cutoff && f !== newest && f !== newestDrilled
-  );
+  // A folder's age is its date: YYYY/MM/DD is the day the backup was taken (in TZ).
+  const cutoff = new Date(now.getTime() - days * 86400_000).toISOString().slice(0, 10);
+  const doomed = folders.filter((f) => f.day < cutoff && f !== newest && f !== newestDrilled);
   for (const folder of doomed) {
     if (!dryRun) {
       try {
