@@ -112,17 +112,17 @@ export class S3Store {
   }
 
   /**
-   * Proves the credentials work and the bucket exists (HEAD bucket).
+   * Proves the credentials work and the bucket exists, with a one-key listing (a GET, whose
+   * error body names the cause; a HEAD's 403 could not tell a wrong secret from a wrong key id).
    *
    * @throws {StoreError} NoSuchBucket, bad credentials, or unreachable endpoint
    */
   async checkBucket(): Promise<void> {
-    const exists = await this.#call(
+    await this.#call(
       "check bucket",
       this.bucket,
-      () => this.#client.bucketExists(this.bucket),
+      () => this.#client.listObjectsV2Query(this.bucket, "", "", "/", 1, ""),
     );
-    if (!exists) throw this.#error("check bucket", this.bucket, { code: "NoSuchBucket" });
   }
 
   /**

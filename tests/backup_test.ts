@@ -1,0 +1,462 @@
+/**
+ * The daily backup against real servers: PostgreSQL 15 (and 18), Ceph RGW, the AWS CLI as an
+ * independent client. Each step is named after what the operator sees; RUNBOOK.md uses the same
+ * words.
+ */
+import assert from "node:assert/strict";
+import {
+  alive,
+  bucketContents,
+  childCommandLines,
+  download,
+  emptyBucket,
+  holdLock,
+  sh,
+  upload,
+} from "./harness/fixtures.ts";
+import { startPostgres } from "./harness/postgres.ts";
+import { freePort } from "./harness/ports.ts";
+import { runEntrypoint, spawnEntrypoint } from "./harness/run.ts";
+import { rowCounts } from "./harness/sample_data.ts";
+import { startStack } from "./harness/stack.ts";
+import { PG15_BIN_DIR } from "./harness/tools.ts";
+
+const today = () => new Date().toISOString().slice(0, 10).replaceAll("-", "/");
+
+/** `"MixedCase"."OrderItems"` → `MixedCase.OrderItems`, as the harness names tables. */
+function plainName(name: string): string {
+  return name.replace(/"((?:[^"]|"")*)"/g, (_m, inner: string) => inner.replaceAll('""', '"'));
+}
+
+Deno.test("backup", async (t) => {
+  await using stack = await startStack({ sample: "rich" });
+  const env = { ...stack.backupEnv, LOG_PROGRESS_SECONDS: "1" };
+  const prefix = `${stack.prefix}/${today()}`;
+
+  await t.step("backup OK writes full.sql.zst and .sha256 that sha256sum -c accepts", async () => {
+    await emptyBucket(stack);
+    const run = await runEntrypoint("backup.ts", env);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.lastLine.msg, "backup OK");
+    assert.equal(run.lastLine.key, `${prefix}/full.sql.zst`);
+    const keys = await stack.listKeys();
+    const byKey = new Map(keys.map((k) => [k.key, k.size]));
+    assert.deepEqual([...byKey.keys()].sort(), [
+      `${prefix}/full.sql.zst`,
+      `${prefix}/full.sql.zst.sha256`,
+      `${prefix}/manifest.json`,
+    ]);
+    for (const size of byKey.values()) assert.ok(size > 0);
+    assert.equal(run.lastLine.bytes, byKey.get(`${prefix}/full.sql.zst`));
+    assert.deepEqual((await bucketContents(stack)).uploads, []);
+
+    const dir = await Deno.makeTempDir();
+    try {
+      await download(stack, `${prefix}/full.sql.zst`, dir);
+      await download(stack, `${prefix}/full.sql.zst.sha256`, dir);
+      const check = await sh("sha256sum -c full.sql.zst.sha256", {}, dir);
+      assert.equal(check.code, 0, check.stderr);
+      assert.equal(check.stdout.trim(), "full.sql.zst: OK");
+      assert.match(
+        await Deno.readTextFile(`${dir}/full.sql.zst.sha256`),
+        /^[0-9a-f]{64} {2}full\.sql\.zst\n$/,
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+
+  await t.step(
+    "the dump restores with psql -v ON_ERROR_STOP=1 into a fresh cluster and the data matches",
+    async () => {
+      const dir = await Deno.makeTempDir();
+      await using fresh = await startPostgres({
+        version: 15,
+        superuser: "restorer",
+        name: "fresh",
+      });
+      try {
+        await download(stack, `${prefix}/full.sql.zst`, dir);
+        const restore = await sh(
+          `zstd -dc ${dir}/full.sql.zst | ${PG15_BIN_DIR}/psql -X -q -v ON_ERROR_STOP=1 -d postgres >/dev/null`,
+          { ...fresh.env, PATH: "/usr/bin:/bin" },
+        );
+        assert.equal(restore.code, 0, restore.stderr);
+        const source = await rowCounts(stack.source);
+        const restored = await rowCounts(fresh);
+        for (const db of stack.databases) assert.deepEqual(restored[db], source[db], db);
+        assert.equal(
+          await fresh.psql("SELECT note FROM backup_marker WHERE id = 1", "app"),
+          "written before the backup",
+        );
+        assert.equal(
+          await fresh.psql(
+            "SELECT encode(raw, 'hex') || '|' || body FROM notes WHERE id = 1",
+            "app",
+          ),
+          await stack.source.psql(
+            "SELECT encode(raw, 'hex') || '|' || body FROM notes WHERE id = 1",
+            "app",
+          ),
+        );
+        assert.equal(await fresh.psql("SELECT count(*) FROM pg_largeobject_metadata", "app"), "1");
+        assert.equal(
+          await fresh.psql(
+            "SELECT rolname FROM pg_roles WHERE rolname = 'app_user' AND rolcanlogin",
+          ),
+          "app_user",
+        );
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    },
+  );
+
+  await t.step(
+    "manifest.json row counts, counted from the dump stream, equal count(*) on the source",
+    async () => {
+      const text =
+        (await stack.s3.aws(["s3", "cp", `s3://${stack.bucket}/${prefix}/manifest.json`, "-"]))
+          .stdout;
+      const manifest = JSON.parse(text) as {
+        sha256: string;
+        compressed_bytes: number;
+        server_version: string;
+        tool: { version: string };
+        databases: Record<string, { tables: Record<string, number>; largeObjects: number }>;
+      };
+      const source = await rowCounts(stack.source);
+      for (const db of [...stack.databases, "postgres"]) {
+        const fromDump = manifest.databases[db];
+        assert.ok(fromDump, `manifest has ${db}`);
+        const plain = Object.fromEntries(
+          Object.entries(fromDump.tables).map(([k, v]) => [plainName(k), v]),
+        );
+        const { pg_largeobject: lo, ...tables } = source[db]!;
+        assert.deepEqual(plain, tables, db);
+        assert.equal(fromDump.largeObjects, lo, `${db} large objects`);
+      }
+      assert.match(manifest.server_version, /^15\.\d+$/);
+      assert.equal(manifest.tool.version, "0.1.0");
+      const sha = (await stack.s3.aws([
+        "s3",
+        "cp",
+        `s3://${stack.bucket}/${prefix}/full.sql.zst.sha256`,
+        "-",
+      ])).stdout;
+      assert.equal(sha.slice(0, 64), manifest.sha256);
+    },
+  );
+
+  await t.step(
+    "pg_dumpall failing mid-stream (server stopped) exits 1 and leaves the bucket empty",
+    async () => {
+      await emptyBucket(stack);
+      await using source = await startPostgres({ version: 15, name: "doomed" });
+      await source.psql(
+        "CREATE TABLE big AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 1000) g",
+      );
+      const run = spawnEntrypoint("backup.ts", { ...env, ...source.env, PGHOST: "127.0.0.1" });
+      {
+        await using _lock = await holdLock(source, "postgres", "big");
+        await run.waitForLine((l) => l.msg === "stream started");
+        await new Promise((r) => setTimeout(r, 500));
+        await source.stop();
+      }
+      const result = await run.result;
+      assert.equal(result.code, 1, result.stderr);
+      assert.equal(result.lastLine.level, "error");
+      assert.match(String(result.lastLine.msg), /^pg_dumpall exited with code 1: /);
+      assert.match(String(result.lastLine.hint), /check the source server's log/);
+      assert.deepEqual(await bucketContents(stack), { keys: [], uploads: [] });
+    },
+  );
+
+  await t.step(
+    "a wrong PGPASSWORD exits 1, says why, leaves the bucket empty, never prints the password",
+    async () => {
+      await emptyBucket(stack);
+      const run = await runEntrypoint("backup.ts", { ...env, PGPASSWORD: "canary-7f3e-wrong" });
+      assert.equal(run.code, 1);
+      assert.equal(
+        run.lastLine.msg,
+        `cannot connect to source PostgreSQL 127.0.0.1:${stack.source.port} as postgres: password authentication failed for user "postgres"`,
+      );
+      assert.equal(
+        run.lastLine.hint,
+        "check PGHOST, PGPORT, PGUSER and PGPASSWORD (secret postgresql-auth, key admin-password)",
+      );
+      assert.ok(!run.output.includes("canary-7f3e-wrong"));
+      assert.deepEqual(await bucketContents(stack), { keys: [], uploads: [] });
+    },
+  );
+
+  await t.step(
+    "a server newer than pg_dumpall is refused with both versions, nothing uploaded",
+    async () => {
+      await emptyBucket(stack);
+      const run = await runEntrypoint("backup.ts", {
+        ...env,
+        ...stack.scratch.env,
+        PGHOST: "127.0.0.1",
+      });
+      assert.equal(run.code, 1);
+      assert.match(
+        String(run.lastLine.msg),
+        /^pg_dumpall 15\.\d+ cannot dump server 18\.\d+: the client is older than the server$/,
+      );
+      assert.match(
+        String(run.lastLine.hint),
+        /^dumping PostgreSQL 18 needs pg_dumpall 18 or newer; run the backup-toolbox image/,
+      );
+      assert.deepEqual(await bucketContents(stack), { keys: [], uploads: [] });
+    },
+  );
+
+  await t.step(
+    "S3 problems each exit 1 with their own message: unreachable, wrong credentials, missing bucket",
+    async () => {
+      await emptyBucket(stack);
+      const port = freePort();
+      const cases: [Record<string, string>, RegExp, RegExp][] = [
+        [
+          { S3_ENDPOINT: `http://127.0.0.1:${port}` },
+          new RegExp(
+            `^check bucket s3://homelab-backup-postgres/ failed: cannot reach http://127.0.0.1:${port} \\(ECONNREFUSED\\)$`,
+          ),
+          /^check S3_ENDPOINT, that the server is up/,
+        ],
+        [
+          { AWS_SECRET_ACCESS_KEY: "canary-secret-9d1c" },
+          /failed: the secret key is wrong \(SignatureDoesNotMatch\)$/,
+          /^check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY/,
+        ],
+        [
+          { AWS_ACCESS_KEY_ID: "NOSUCHKEY0000000" },
+          /failed: the access key is not known to the server \(InvalidAccessKeyId\)$/,
+          /^check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY/,
+        ],
+        [
+          { S3_BUCKET: "no-such-bucket" },
+          /^check bucket s3:\/\/no-such-bucket\/ failed: bucket no-such-bucket does not exist \(NoSuchBucket\)$/,
+          /^create it \(mc mb backup\/no-such-bucket\) or fix S3_BUCKET$/,
+        ],
+      ];
+      for (const [override, msg, hint] of cases) {
+        const run = await runEntrypoint("backup.ts", { ...env, ...override });
+        assert.equal(run.code, 1, JSON.stringify(override));
+        assert.match(String(run.lastLine.msg), msg);
+        assert.match(String(run.lastLine.hint), hint);
+        assert.ok(!run.output.includes("canary-secret-9d1c"));
+      }
+      assert.deepEqual(await bucketContents(stack), { keys: [], uploads: [] });
+    },
+  );
+
+  await t.step(
+    "SIGTERM during the stream exits 143, its children are gone, the bucket is empty, no secret in any argv",
+    async () => {
+      await emptyBucket(stack);
+      const run = spawnEntrypoint("backup.ts", env);
+      let children: { pid: number; cmdline: string }[];
+      {
+        await using _lock = await holdLock(stack.source, "app", "public.orders");
+        await run.waitForLine((l) => l.msg === "stream started");
+        await new Promise((r) => setTimeout(r, 300));
+        children = childCommandLines(run.pid);
+        assert.ok(children.some((c) => /(^|\/)pg_dump /.test(c.cmdline)), JSON.stringify(children));
+        assert.ok(children.some((c) => c.cmdline.startsWith("zstd ")), JSON.stringify(children));
+        for (const c of [{ pid: run.pid, cmdline: "" }, ...children]) {
+          const cmdline = c.cmdline || Deno.readTextFileSync(`/proc/${c.pid}/cmdline`);
+          assert.ok(!cmdline.includes(stack.source.password), `PGPASSWORD in argv of ${cmdline}`);
+          assert.ok(!cmdline.includes(stack.s3.secretKey), `AWS secret in argv of ${cmdline}`);
+        }
+        // Secrets reach pg_dumpall through its environment only.
+        const dumpall = children.find((c) => c.cmdline.startsWith("pg_dumpall"))!;
+        assert.match(Deno.readTextFileSync(`/proc/${dumpall.pid}/environ`), /PGPASSWORD=/);
+        run.kill("SIGTERM");
+        const result = await run.result;
+        assert.equal(result.code, 143, result.stderr);
+        assert.equal(result.lastLine.msg, "stopped by SIGTERM");
+        assert.ok(!result.output.includes(stack.source.password));
+        assert.ok(!result.output.includes(stack.s3.secretKey));
+      }
+      for (const c of children) assert.ok(!alive(c.pid), `child ${c.cmdline} still running`);
+      assert.deepEqual(await bucketContents(stack), { keys: [], uploads: [] });
+    },
+  );
+
+  await t.step("missing settings are all listed in one line, exit 2", async () => {
+    const run = await runEntrypoint("backup.ts", {});
+    assert.equal(run.code, 2);
+    assert.equal(
+      run.lastLine.msg,
+      "missing settings: PGHOST, S3_ENDPOINT, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY",
+    );
+    assert.equal(run.lastLine.hint, "set them in the environment or as flags; see --help");
+  });
+
+  await t.step(
+    "--help lists every setting and the exit codes; --version prints the version",
+    async () => {
+      const help = await runEntrypoint("backup.ts", {}, ["--help"]);
+      assert.equal(help.code, 0);
+      for (
+        const name of [
+          "PGHOST",
+          "S3_ENDPOINT",
+          "AWS_SECRET_ACCESS_KEY",
+          "ZSTD_LEVEL",
+          "RETENTION_DAYS",
+          "EXIT STATUS",
+        ]
+      ) {
+        assert.ok(help.stdout.includes(name), name);
+      }
+      const version = await runEntrypoint("backup.ts", {}, ["--version"]);
+      assert.equal(version.stdout.trim(), "backup (backup-toolbox) 0.1.0");
+    },
+  );
+
+  await t.step(
+    "leftovers of a killed run (staged objects, incomplete uploads) are removed by the next run",
+    async () => {
+      await emptyBucket(stack);
+      const stale = `${stack.prefix}/.tmp/20260101T000000Z-deadbeef/full.sql.zst`;
+      await upload(stack, `${stale}.seg-0001`, "partial");
+      const created = await stack.s3.aws([
+        "s3api",
+        "create-multipart-upload",
+        "--bucket",
+        stack.bucket,
+        "--key",
+        `${stale}.seg-0002`,
+      ]);
+      assert.equal(created.code, 0, created.stderr);
+      const run = await runEntrypoint("backup.ts", { ...env, STALE_UPLOAD_HOURS: "0" });
+      assert.equal(run.code, 0, run.stderr);
+      const cleanup = run.lines.find((l) => l.msg === "removed leftovers of earlier runs");
+      assert.deepEqual(cleanup?.objects, [`${stale}.seg-0001`]);
+      assert.deepEqual(cleanup?.uploads, [`${stale}.seg-0002`]);
+      const { keys, uploads } = await bucketContents(stack);
+      assert.deepEqual(uploads, []);
+      assert.ok(keys.every((k) => !k.includes("/.tmp/")), keys.join());
+    },
+  );
+
+  await t.step(
+    "a dump larger than one segment is staged in parts and joined by server-side copy",
+    async () => {
+      await emptyBucket(stack);
+      await using source = await startPostgres({ version: 15, name: "segments" });
+      await source.psql(`CREATE TABLE noise AS SELECT g AS id,
+      md5(g::text) || md5((g * 7)::text) || md5((g * 13)::text) || md5((g * 31)::text) AS v
+      FROM generate_series(1, 150000) g`);
+      const run = await runEntrypoint("backup.ts", {
+        ...env,
+        ...source.env,
+        PGHOST: "127.0.0.1",
+        ZSTD_LEVEL: "1",
+        S3_PART_SIZE_MIB: "5",
+        S3_SEGMENT_SIZE_MIB: "5",
+      });
+      assert.equal(run.code, 0, run.stderr);
+      const streamed = run.lines.find((l) => l.msg === "stream OK")!;
+      assert.ok(Number(streamed.segments) >= 2, `segments: ${streamed.segments}`);
+      const dir = await Deno.makeTempDir();
+      try {
+        await download(stack, `${prefix}/full.sql.zst`, dir);
+        await download(stack, `${prefix}/full.sql.zst.sha256`, dir);
+        const check = await sh(
+          "sha256sum -c full.sql.zst.sha256 && zstd -dc full.sql.zst | grep -c '^[0-9]*\t[0-9a-f]\\{128\\}$'",
+          {},
+          dir,
+        );
+        assert.equal(check.code, 0, check.stderr);
+        assert.match(check.stdout, /full\.sql\.zst: OK\n150000\n/);
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+      const head = await stack.s3.aws([
+        "s3api",
+        "head-object",
+        "--bucket",
+        stack.bucket,
+        "--key",
+        `${prefix}/full.sql.zst`,
+      ]);
+      assert.equal(JSON.parse(head.stdout).Metadata.sha256, run.lastLine.sha256);
+      assert.deepEqual((await bucketContents(stack)).uploads, []);
+    },
+  );
+
+  await t.step(
+    "the lifecycle rule is reported missing, set with --apply-lifecycle, then reported OK",
+    async () => {
+      await emptyBucket(stack);
+      const first = await runEntrypoint("backup.ts", env);
+      assert.equal(first.code, 0, first.stderr);
+      const warning = first.lines.find((l) => l.step === "lifecycle")!;
+      assert.equal(warning.level, "warn");
+      assert.equal(warning.msg, "no lifecycle rule expires postgresql-18/ after 14 days");
+      const applied = await runEntrypoint("backup.ts", env, ["--apply-lifecycle"]);
+      assert.equal(applied.code, 0, applied.stderr);
+      assert.ok(applied.lines.some((l) => l.msg === "lifecycle rule set"));
+      const rules = await stack.s3.aws([
+        "s3api",
+        "get-bucket-lifecycle-configuration",
+        "--bucket",
+        stack.bucket,
+      ]);
+      assert.equal(rules.code, 0, rules.stderr);
+      const rule = JSON.parse(rules.stdout).Rules[0];
+      assert.equal(rule.Expiration.Days, 14);
+      assert.equal(rule.Filter.Prefix, "postgresql-18/");
+      assert.equal(rule.AbortIncompleteMultipartUpload.DaysAfterInitiation, 1);
+      const again = await runEntrypoint("backup.ts", env);
+      assert.ok(again.lines.some((l) => l.msg === "lifecycle rule OK"));
+    },
+  );
+
+  await t.step(
+    "prune deletes backups older than RETENTION_DAYS but never the newest, nor the newest drilled",
+    async () => {
+      await emptyBucket(stack);
+      const day = (n: number) =>
+        new Date(Date.now() - n * 86400_000).toISOString().slice(0, 10).replaceAll("-", "/");
+      const put = async (n: number, files: string[]) => {
+        for (const f of files) await upload(stack, `${stack.prefix}/${day(n)}/${f}`, "x");
+      };
+      await put(40, ["full.sql.zst", "full.sql.zst.sha256", "drill-report.json"]);
+      await put(30, ["full.sql.zst", "full.sql.zst.sha256"]);
+      await put(20, ["full.sql.zst"]);
+      await put(3, ["full.sql.zst", "full.sql.zst.sha256"]);
+      const dry = await runEntrypoint("backup.ts", env, ["--prune-only", "--dry-run"]);
+      assert.equal(dry.code, 0, dry.stderr);
+      assert.deepEqual(dry.lines.filter((l) => l.msg === "would delete backup").map((l) => l.day), [
+        day(30).replaceAll("/", "-"),
+        day(20).replaceAll("/", "-"),
+      ]);
+      assert.equal((await stack.listKeys()).length, 8);
+      const real = await runEntrypoint("backup.ts", env, ["--prune-only"]);
+      assert.equal(real.code, 0, real.stderr);
+      assert.equal(real.lastLine.msg, "prune OK");
+      const left = (await stack.listKeys()).map((k) =>
+        k.key.slice(stack.prefix.length + 1, stack.prefix.length + 11)
+      );
+      assert.deepEqual([...new Set(left)], [day(40), day(3)]);
+      // With every backup old, the newest one stays.
+      await emptyBucket(stack);
+      await put(30, ["full.sql.zst", "full.sql.zst.sha256"]);
+      await put(20, ["full.sql.zst", "full.sql.zst.sha256"]);
+      const allOld = await runEntrypoint("backup.ts", { ...env, RETENTION_DAYS: "14" }, [
+        "--prune-only",
+      ]);
+      assert.equal(allOld.code, 0, allOld.stderr);
+      assert.deepEqual(allOld.lines.filter((l) => l.msg === "deleted backup").map((l) => l.day), [
+        day(30).replaceAll("/", "-"),
+      ]);
+      await emptyBucket(stack);
+    },
+  );
+});
