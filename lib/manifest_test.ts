@@ -1,0 +1,138 @@
+import assert from "node:assert/strict";
+import type { DumpCounts } from "./dump_stream.ts";
+import {
+  compareCounts,
+  type Manifest,
+  MANIFEST_FORMAT,
+  parseManifest,
+  totals,
+} from "./manifest.ts";
+
+const MANIFEST: Manifest = {
+  format: MANIFEST_FORMAT,
+  tool: { name: "backup-toolbox", version: "0.1.0" },
+  server_version: "18.1",
+  pg_dumpall_version: "18.1",
+  started_at: "2026-11-25T05:00:00Z",
+  finished_at: "2026-11-25T05:29:51Z",
+  key: "postgresql-18/2026/11/25/full.sql.zst",
+  compressed_bytes: 1234,
+  dump_bytes: 98765,
+  sha256: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+  databases: {
+    app: { tables: { "public.t": 3, '"S"."T"': 0 }, largeObjects: 2 },
+    postgres: { tables: {}, largeObjects: 0 },
+  },
+};
+
+function without(field: string): Record<string, unknown> {
+  const copy: Record<string, unknown> = { ...structuredClone(MANIFEST) };
+  delete copy[field];
+  return copy;
+}
+
+Deno.test("parseManifest() reads a manifest it wrote", () => {
+  assert.deepEqual(parseManifest(JSON.stringify(MANIFEST)), MANIFEST);
+});
+
+Deno.test("parseManifest() names each missing field in one TypeError", () => {
+  for (
+    const field of [
+      "server_version",
+      "started_at",
+      "finished_at",
+      "key",
+      "sha256",
+      "compressed_bytes",
+      "dump_bytes",
+      "databases",
+    ]
+  ) {
+    assert.throws(() => parseManifest(JSON.stringify(without(field))), {
+      name: "TypeError",
+      message: `Cannot read manifest: invalid ${field}`,
+    });
+  }
+  assert.throws(() => parseManifest("{}"), {
+    name: "TypeError",
+    message: "Cannot read manifest: invalid format undefined, server_version, started_at, " +
+      "finished_at, key, sha256, compressed_bytes, dump_bytes, databases",
+  });
+});
+
+Deno.test("parseManifest() rejects another format and wrong types", () => {
+  assert.throws(() => parseManifest(JSON.stringify({ ...MANIFEST, format: 2 })), {
+    name: "TypeError",
+    message: "Cannot read manifest: invalid format 2",
+  });
+  assert.throws(() => parseManifest(JSON.stringify({ ...MANIFEST, dump_bytes: "98765" })), {
+    name: "TypeError",
+    message: "Cannot read manifest: invalid dump_bytes",
+  });
+});
+
+Deno.test("parseManifest() names a database whose counts are malformed", () => {
+  const bad = (db: unknown) =>
+    JSON.stringify({ ...MANIFEST, databases: { ...MANIFEST.databases, app: db } });
+  for (
+    const db of [
+      null,
+      "x",
+      { tables: {} },
+      { largeObjects: 0 },
+      { tables: { "public.t": 1.5 }, largeObjects: 0 },
+      { tables: { "public.t": "3" }, largeObjects: 0 },
+      { tables: null, largeObjects: 0 },
+    ]
+  ) {
+    assert.throws(() => parseManifest(bad(db)), {
+      name: "TypeError",
+      message: "Cannot read manifest: invalid databases.app",
+    }, JSON.stringify(db));
+  }
+});
+
+Deno.test("parseManifest() rejects JSON that is not an object", () => {
+  for (const text of ["null", "3", '"manifest"']) {
+    assert.throws(() => parseManifest(text), {
+      name: "TypeError",
+      message: "Cannot read manifest: not an object",
+    });
+  }
+  assert.throws(() => parseManifest("{not json"), SyntaxError);
+});
+
+Deno.test("totals() sums databases, tables, rows and large objects", () => {
+  assert.deepEqual(totals(MANIFEST.databases), {
+    databases: 2,
+    tables: 2,
+    rows: 3,
+    large_objects: 2,
+  });
+  assert.deepEqual(totals({}), { databases: 0, tables: 0, rows: 0, large_objects: 0 });
+});
+
+Deno.test("compareCounts() returns nothing when the restore matches", () => {
+  const restored: DumpCounts = {
+    ...structuredClone(MANIFEST.databases),
+    scratch_own: { tables: { "public.x": 1 }, largeObjects: 0 },
+  };
+  assert.deepEqual(compareCounts(MANIFEST.databases, restored), []);
+});
+
+Deno.test("compareCounts() names each difference", () => {
+  const expected: DumpCounts = {
+    app: { tables: { "public.t": 3, "public.gone": 1, '"S"."T"': 0 }, largeObjects: 2 },
+    billing: { tables: { "public.invoice": 10 }, largeObjects: 0 },
+  };
+  const restored: DumpCounts = {
+    app: { tables: { "public.t": 2, '"S"."T"': 0, "public.extra": 0 }, largeObjects: 1 },
+  };
+  assert.deepEqual(compareCounts(expected, restored), [
+    "app: table public.t has 2 rows, the backup has 3",
+    "app: table public.gone is missing",
+    "app: table public.extra is not in the backup",
+    "app: 1 large objects, the backup has 2",
+    "database billing is missing",
+  ]);
+});
