@@ -388,7 +388,9 @@ export function parseSettings<T extends SettingsTable>(
 type Parsed = { ok: true; value: unknown } | { ok: false; problem: string };
 
 function parseValue(setting: Setting, raw: string): Parsed {
-  const shown = setting.secret ? "<redacted>" : `"${raw}"`;
+  const shown = setting.secret
+    ? "<redacted>"
+    : `"${setting.kind === "url" ? withoutUserInfo(raw) : raw}"`;
   switch (setting.kind) {
     case "string":
       return { ok: true, value: raw };
@@ -433,7 +435,10 @@ function parseValue(setting: Setting, raw: string): Parsed {
       } catch {
         url = undefined;
       }
-      if (!url || (url.protocol !== "http:" && url.protocol !== "https:") || url.username) {
+      if (
+        !url || (url.protocol !== "http:" && url.protocol !== "https:") || url.username ||
+        url.password
+      ) {
         return {
           ok: false,
           problem: `invalid ${setting.env} ${shown}: expected a URL such as http://minio:9000`,
@@ -453,6 +458,11 @@ function parseValue(setting: Setting, raw: string): Parsed {
         };
       }
   }
+}
+
+/** A URL's text with any `user:password@` removed, so an error never repeats a password. */
+function withoutUserInfo(raw: string): string {
+  return raw.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, "$1<redacted>@");
 }
 
 function emptyToUndefined(value: string | undefined): string | undefined {

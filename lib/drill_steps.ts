@@ -129,7 +129,8 @@ export async function runDrill(config: DrillConfig, ctx: DrillContext): Promise<
   // Find the backup: the one asked for, or the newest complete one.
   const found = await timed("find", () => findBackup(config, store, now()));
   const keys = keysForDataKey(found.key);
-  const ageHours = Number(((now().getTime() - found.lastModified.getTime()) / 3600_000).toFixed(2));
+  const ageExact = (now().getTime() - found.lastModified.getTime()) / 3600_000;
+  const ageHours = Number(ageExact.toFixed(2));
   log.info("find", "backup found", {
     key: found.key,
     bytes: found.size,
@@ -137,7 +138,7 @@ export async function runDrill(config: DrillConfig, ctx: DrillContext): Promise<
     last_modified: found.lastModified.toISOString(),
     list_requests: found.listRequests,
   });
-  if (!config.backupKey && ageHours > config.maxBackupAgeHours) {
+  if (!config.backupKey && ageExact > config.maxBackupAgeHours) {
     throw new StaleBackupError(
       `backup stale: newest backup ${found.key} is ${
         ageHours.toFixed(1)
@@ -423,7 +424,16 @@ async function verifyAndRestore(
   }
   log.info("verify", "sha256 OK", { key, sha256: actual, bytes: sum.bytes });
 
-  if (zExit.code !== 0) {
+  // zstd killed by SIGPIPE only means psql stopped reading: psql's error is the cause then.
+  const zstdBrokenPipe = zExit.signal === "SIGPIPE" || zExit.code === 141;
+  const failed = zExit.code !== 0 && !zstdBrokenPipe
+    ? { name: "zstd" }
+    : pExit.code !== 0
+    ? { name: "psql" }
+    : zExit.code !== 0
+    ? { name: "zstd" }
+    : undefined;
+  if (failed?.name === "zstd") {
     throw new RestoreError(
       `restore FAILED: zstd could not decompress ${key}: ${
         zstd.lastStderrLine() || `exit code ${zExit.code}`
@@ -431,7 +441,7 @@ async function verifyAndRestore(
       "the object matches its sha256, so it was written corrupt; take a fresh backup and drill it, or drill an older one with --key",
     );
   }
-  if (pExit.code !== 0) {
+  if (failed?.name === "psql") {
     const error = psql.stderrTail().filter((l) => /ERROR|FATAL|error:/.test(l)).at(-1) ??
       psql.lastStderrLine();
     throw new RestoreError(

@@ -23,7 +23,8 @@ export type DumpCounts = Record<string, DatabaseCounts>;
 const NL = 0x0a;
 const BACKSLASH = 0x5c;
 const DOT = 0x2e;
-const HEAD_LIMIT = 16 * 1024;
+// Enough for any COPY line: at most 1600 columns of at most 63 bytes each, quoted.
+const HEAD_LIMIT = 1024 * 1024;
 const CLUSTER = "";
 
 /**

@@ -68,7 +68,7 @@ export function parseManifest(text: string): Manifest {
     for (const [name, db] of Object.entries(dbs as Record<string, unknown>)) {
       const d = db as Partial<DatabaseCounts> | null;
       if (
-        typeof d !== "object" || d === null || typeof d.tables !== "object" ||
+        typeof d !== "object" || d === null || typeof d.tables !== "object" || d.tables === null ||
         typeof d.largeObjects !== "number" ||
         !Object.values(d.tables ?? {}).every((n) => Number.isSafeInteger(n))
       ) problems.push(`databases.${name}`);

@@ -1,0 +1,370 @@
+/**
+ * The weekly restore drill against real servers: a PostgreSQL 15 source with the rich sample,
+ * Ceph RGW, and a PostgreSQL 18 scratch whose superuser is not `postgres`. Each step is named
+ * after what the operator sees; RUNBOOK.md uses the same words.
+ */
+import assert from "node:assert/strict";
+import { compareWithManifest } from "../lib/drill_steps.ts";
+import { parseManifest } from "../lib/manifest.ts";
+import { emptyBucket, upload } from "./harness/fixtures.ts";
+import { type PgServer, startPostgres } from "./harness/postgres.ts";
+import { freePort } from "./harness/ports.ts";
+import { runEntrypoint, type RunResult } from "./harness/run.ts";
+import { type Stack, startStack } from "./harness/stack.ts";
+
+const today = () => new Date().toISOString().slice(0, 10).replaceAll("-", "/");
+
+/** A fresh PG 18 scratch per drill: a drill needs an empty server. */
+function scratchEnv(scratch: PgServer): Record<string, string> {
+  return {
+    SCRATCH_PGHOST: "127.0.0.1",
+    SCRATCH_PGPORT: String(scratch.port),
+    SCRATCH_PGUSER: scratch.user,
+    SCRATCH_PGPASSWORD: scratch.password,
+  };
+}
+
+async function getObject(stack: Stack, key: string): Promise<Uint8Array> {
+  const dir = await Deno.makeTempDir();
+  try {
+    const r = await stack.s3.aws(["s3", "cp", `s3://${stack.bucket}/${key}`, `${dir}/o`]);
+    if (r.code !== 0) throw new Error(`get ${key} failed: ${r.stderr}`);
+    return await Deno.readFile(`${dir}/o`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+async function sha256Hex(bytes: Uint8Array): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>);
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function markers(run: RunResult): string[] {
+  return run.lines.map((l) => String(l.msg)).filter((m) =>
+    ["sha256 OK", "restore OK", "smoke OK", "drill OK"].includes(m)
+  );
+}
+
+Deno.test("restore drill", async (t) => {
+  await using stack = await startStack({ sample: "rich" });
+  const dir = `${stack.prefix}/${today()}`;
+  const data = `${dir}/full.sql.zst`;
+  const backup = await runEntrypoint("backup.ts", stack.backupEnv);
+  assert.equal(backup.code, 0, backup.stderr);
+  const original = await getObject(stack, data);
+  const originalSha = await getObject(stack, `${dir}/full.sql.zst.sha256`);
+  const restoreOriginal = async () => {
+    await upload(stack, data, original);
+    await upload(stack, `${dir}/full.sql.zst.sha256`, originalSha);
+  };
+
+  await t.step(
+    "drill OK: sha256 OK, restore OK, smoke OK, every row back in a PG 18 scratch",
+    async () => {
+      const run = await runEntrypoint("restore_drill.ts", stack.drillEnv);
+      assert.equal(run.code, 0, run.stderr);
+      assert.deepEqual(markers(run), ["sha256 OK", "restore OK", "smoke OK", "drill OK"]);
+      assert.ok(
+        run.lines.some((l) => l.msg === "deep check OK: every table has the rows the backup holds"),
+      );
+      const report = run.lines.find((l) => l.msg === "drill report")?.report as Record<string, any>;
+      assert.equal(report.result, "OK");
+      assert.equal(report.backup.key, data);
+      assert.equal(report.backup.sha256, new TextDecoder().decode(originalSha).slice(0, 64));
+      assert.equal(report.backup.bytes, original.byteLength);
+      assert.equal(report.deep_check, true);
+      assert.equal(report.restored.rows, 6656);
+      assert.match(report.scratch.server_version, /^18\./);
+      for (const phase of ["find", "wait", "restore", "smoke", "compare"]) {
+        assert.equal(typeof report.phases_ms[phase], "number", phase);
+      }
+      // The marker row written before the backup is on the scratch server.
+      assert.equal(
+        await stack.scratch.psql("SELECT note FROM backup_marker WHERE id = 1", "app"),
+        "written before the backup",
+      );
+      // The report is stored beside the backup.
+      const stored = JSON.parse(
+        new TextDecoder().decode(await getObject(stack, `${dir}/drill-report.json`)),
+      );
+      assert.deepEqual(stored, report);
+    },
+  );
+
+  await t.step(
+    "a row deleted from the restored scratch is reported by its table name",
+    async () => {
+      await stack.scratch.psql(`DELETE FROM "MixedCase"."OrderItems" WHERE "Id" = 1`, "app");
+      const manifest = parseManifest(
+        new TextDecoder().decode(await getObject(stack, `${dir}/manifest.json`)),
+      );
+      const conn = {
+        host: "127.0.0.1",
+        port: stack.scratch.port,
+        user: stack.scratch.user,
+        password: stack.scratch.password,
+      };
+      await assert.rejects(() => compareWithManifest(conn, manifest), (err: Error) => {
+        assert.equal(
+          err.message,
+          `smoke FAILED: the restore differs from the backup's manifest: app: table "MixedCase"."OrderItems" has 249 rows, the backup has 250`,
+        );
+        return true;
+      });
+    },
+  );
+
+  await t.step(
+    "the scratch superuser may be named postgres like the source's: its role is kept as it is",
+    async () => {
+      await using scratch = await startPostgres({
+        version: 18,
+        superuser: "postgres",
+        name: "scratch-postgres",
+      });
+      const run = await runEntrypoint("restore_drill.ts", {
+        ...stack.drillEnv,
+        ...scratchEnv(scratch),
+      });
+      assert.equal(run.code, 0, run.stderr);
+      const kept = run.lines.find((l) => l.msg === "kept the scratch superuser as it is");
+      assert.equal(kept?.role, "postgres");
+      assert.deepEqual((kept?.skipped as string[]).map((s) => s.split(" WITH ")[0]), [
+        "CREATE ROLE postgres;",
+        "ALTER ROLE postgres",
+      ]);
+      assert.deepEqual(markers(run), ["sha256 OK", "restore OK", "smoke OK", "drill OK"]);
+    },
+  );
+
+  await t.step("sha256 mismatch: a tampered .sha256 fails with both digests, exit 1", async () => {
+    await using scratch = await startPostgres({
+      version: 18,
+      superuser: "drill_admin",
+      name: "scratch-sha",
+    });
+    const wrong = "0".repeat(64);
+    await upload(stack, `${dir}/full.sql.zst.sha256`, `${wrong}  full.sql.zst\n`);
+    try {
+      const run = await runEntrypoint("restore_drill.ts", {
+        ...stack.drillEnv,
+        ...scratchEnv(scratch),
+      });
+      assert.equal(run.code, 1);
+      const actual = new TextDecoder().decode(originalSha).slice(0, 64);
+      assert.equal(
+        run.lastLine.msg,
+        `sha256 mismatch: ${data} hashes to ${actual}, ${dir}/full.sql.zst.sha256 says ${wrong}`,
+      );
+      assert.match(
+        String(run.lastLine.hint),
+        /^the backup is damaged or was altered; drill the previous one with --key/,
+      );
+      assert.ok(
+        run.lines.some((l) =>
+          l.msg === "sha256 mismatch" && l.expected === wrong && l.actual === actual
+        ),
+      );
+      assert.ok(!run.lines.some((l) => l.msg === "restore OK" || l.msg === "sha256 OK"));
+    } finally {
+      await restoreOriginal();
+    }
+  });
+
+  await t.step("a truncated object is reported as truncated, exit 1", async () => {
+    await using scratch = await startPostgres({
+      version: 18,
+      superuser: "drill_admin",
+      name: "scratch-trunc",
+    });
+    await upload(stack, data, original.subarray(0, Math.floor(original.byteLength / 2)));
+    try {
+      const run = await runEntrypoint("restore_drill.ts", {
+        ...stack.drillEnv,
+        ...scratchEnv(scratch),
+      });
+      assert.equal(run.code, 1);
+      assert.equal(
+        run.lastLine.msg,
+        `backup truncated: ${data} has ${
+          Math.floor(original.byteLength / 2)
+        } bytes, its manifest says ${original.byteLength}`,
+      );
+    } finally {
+      await restoreOriginal();
+    }
+  });
+
+  await t.step(
+    "a corrupt zstd frame whose sha256 matches fails as restore FAILED naming zstd, exit 1",
+    async () => {
+      await using scratch = await startPostgres({
+        version: 18,
+        superuser: "drill_admin",
+        name: "scratch-zstd",
+      });
+      const corrupt = original.slice();
+      for (let i = 1000; i < 1400; i++) corrupt[i] = corrupt[i]! ^ 0x5a;
+      await upload(stack, data, corrupt);
+      await upload(
+        stack,
+        `${dir}/full.sql.zst.sha256`,
+        `${await sha256Hex(corrupt)}  full.sql.zst\n`,
+      );
+      try {
+        const run = await runEntrypoint("restore_drill.ts", {
+          ...stack.drillEnv,
+          ...scratchEnv(scratch),
+        });
+        assert.equal(run.code, 1);
+        assert.ok(run.lines.some((l) => l.msg === "sha256 OK"));
+        assert.match(
+          String(run.lastLine.msg),
+          new RegExp(`^restore FAILED: zstd could not decompress ${data}: `),
+        );
+        assert.match(
+          String(run.lastLine.hint),
+          /^the object matches its sha256, so it was written corrupt/,
+        );
+      } finally {
+        await restoreOriginal();
+      }
+    },
+  );
+
+  await t.step("a missing expected database fails as smoke FAILED naming it, exit 1", async () => {
+    await using scratch = await startPostgres({
+      version: 18,
+      superuser: "drill_admin",
+      name: "scratch-db",
+    });
+    const run = await runEntrypoint("restore_drill.ts", {
+      ...stack.drillEnv,
+      ...scratchEnv(scratch),
+      EXPECTED_DATABASES: "app,billing,analytics",
+    });
+    assert.equal(run.code, 1);
+    assert.equal(run.lastLine.msg, "smoke FAILED: missing databases: billing");
+    assert.match(
+      String(run.lastLine.hint),
+      /^compare EXPECTED_DATABASES \(ConfigMap postgres-restore-drill-config\)/,
+    );
+  });
+
+  await t.step(
+    "a restore SQL error fails as restore FAILED with psql's error, exit 1",
+    async () => {
+      await using scratch = await startPostgres({
+        version: 18,
+        superuser: "drill_admin",
+        name: "scratch-sql",
+      });
+      await scratch.psql("CREATE ROLE app_user");
+      const run = await runEntrypoint("restore_drill.ts", {
+        ...stack.drillEnv,
+        ...scratchEnv(scratch),
+      });
+      assert.equal(run.code, 1);
+      assert.match(
+        String(run.lastLine.msg),
+        /^restore FAILED: psql stopped at the first error: psql:<stdin>:\d+: ERROR:  role "app_user" already exists$/,
+      );
+      assert.ok(run.lines.some((l) => l.msg === "sha256 OK"));
+    },
+  );
+
+  await t.step(
+    "backup stale: the newest backup older than MAX_BACKUP_AGE_HOURS fails with its age",
+    async () => {
+      await new Promise((r) => setTimeout(r, 1500));
+      const run = await runEntrypoint("restore_drill.ts", {
+        ...stack.drillEnv,
+        MAX_BACKUP_AGE_HOURS: "0.0002",
+      });
+      assert.equal(run.code, 1);
+      assert.match(
+        String(run.lastLine.msg),
+        new RegExp(
+          `^backup stale: newest backup ${data} is \\d+\\.\\d h old \\(max 0\\.0002 h\\)$`,
+        ),
+      );
+      assert.match(String(run.lastLine.hint), /^check the postgres-backup CronJob/);
+    },
+  );
+
+  await t.step("--key drills the backup it names, whatever its age", async () => {
+    await using scratch = await startPostgres({
+      version: 18,
+      superuser: "drill_admin",
+      name: "scratch-key",
+    });
+    const run = await runEntrypoint(
+      "restore_drill.ts",
+      { ...stack.drillEnv, ...scratchEnv(scratch), MAX_BACKUP_AGE_HOURS: "0.0002" },
+      ["--key", data],
+    );
+    assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual(markers(run), ["sha256 OK", "restore OK", "smoke OK", "drill OK"]);
+  });
+
+  await t.step(
+    "an unreachable scratch server fails after SCRATCH_WAIT_SECONDS, exit 1",
+    async () => {
+      const port = freePort();
+      const run = await runEntrypoint("restore_drill.ts", {
+        ...stack.drillEnv,
+        SCRATCH_PGPORT: String(port),
+        SCRATCH_WAIT_SECONDS: "1",
+      });
+      assert.equal(run.code, 1);
+      assert.equal(
+        run.lastLine.msg,
+        `scratch PostgreSQL 127.0.0.1:${port} did not accept connections within 1 s: connect ECONNREFUSED 127.0.0.1:${port}`,
+      );
+      assert.match(String(run.lastLine.hint), /^check the scratch-postgres sidecar/);
+    },
+  );
+
+  await t.step(
+    "a scratch host that is not loopback is refused before any connection, exit 1",
+    async () => {
+      const run = await runEntrypoint("restore_drill.ts", {
+        ...stack.drillEnv,
+        SCRATCH_PGHOST: "prod-db.example.invalid",
+      });
+      assert.equal(run.code, 1);
+      assert.equal(
+        run.lastLine.msg,
+        `refusing to restore into scratch host "prod-db.example.invalid": it is not a loopback address`,
+      );
+      assert.match(
+        String(run.lastLine.hint),
+        /pass --allow-remote-scratch only for a real recovery/,
+      );
+      // Refused before anything else: no preflight, no S3, no wait.
+      assert.deepEqual(run.lines.map((l) => l.step), ["start", "failed"]);
+    },
+  );
+
+  await t.step("backup stale: no backup at all under the prefix, exit 1", async () => {
+    await emptyBucket(stack);
+    const run = await runEntrypoint("restore_drill.ts", stack.drillEnv);
+    assert.equal(run.code, 1);
+    assert.match(
+      String(run.lastLine.msg),
+      /^backup stale: no backup under s3:\/\/homelab-backup-postgres\/postgresql-18\//,
+    );
+    assert.match(
+      String(run.lastLine.hint),
+      /^run the backup once: kubectl -n apps create job --from=cronjob\/postgres-backup/,
+    );
+  });
+
+  await t.step("no secret appears in the drill's output", async () => {
+    const run = await runEntrypoint("restore_drill.ts", stack.drillEnv);
+    assert.ok(!run.output.includes(stack.scratch.password));
+    assert.ok(!run.output.includes(stack.s3.secretKey));
+    assert.ok(run.output.includes("<redacted>"));
+  });
+});
