@@ -30,10 +30,11 @@ async function main(): Promise<number> {
   console.log(`stack up in ${seconds} s (source PG 15, Ceph RGW, scratch PG 18), all on 127.0.0.1`);
   console.log(`\n# settings (also in .stack/env):\n${lines.join("\n")}`);
   console.log(`
-# in another shell, from ${REPO_ROOT}:
-set -a; . .stack/env; set +a
+# in another shell, from ${REPO_ROOT} (the tasks read .stack/env; variables you set win):
 deno task backup
 deno task drill
+# to list the bucket with the AWS CLI:
+set -a; . .stack/env; set +a
 /usr/bin/aws --endpoint-url "$S3_ENDPOINT" s3 ls --recursive "s3://$S3_BUCKET/"
 
 Ctrl-C stops the stack.`);
