@@ -4,7 +4,7 @@
  * after what the operator sees; RUNBOOK.md uses the same words.
  */
 import assert from "node:assert/strict";
-import { compareWithManifest } from "../lib/drill_steps.ts";
+import { compareWithManifest, type DrillReport } from "../lib/drill_steps.ts";
 import { parseManifest } from "../lib/manifest.ts";
 import { emptyBucket, upload } from "./harness/fixtures.ts";
 import { type PgServer, startPostgres } from "./harness/postgres.ts";
@@ -68,7 +68,7 @@ Deno.test("restore drill", async (t) => {
       assert.ok(
         run.lines.some((l) => l.msg === "deep check OK: every table has the rows the backup holds"),
       );
-      const report = run.lines.find((l) => l.msg === "drill report")?.report as Record<string, any>;
+      const report = run.lines.find((l) => l.msg === "drill report")?.report as DrillReport;
       assert.equal(report.result, "OK");
       assert.equal(report.backup.key, data);
       assert.equal(report.backup.sha256, new TextDecoder().decode(originalSha).slice(0, 64));
@@ -268,7 +268,7 @@ Deno.test("restore drill", async (t) => {
       assert.equal(run.code, 1);
       assert.match(
         String(run.lastLine.msg),
-        /^restore FAILED: psql stopped at the first error: psql:<stdin>:\d+: ERROR:  role "app_user" already exists$/,
+        /^restore FAILED: psql stopped at the first error: psql:<stdin>:\d+: ERROR: {2}role "app_user" already exists$/,
       );
       assert.ok(run.lines.some((l) => l.msg === "sha256 OK"));
     },
