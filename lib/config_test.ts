@@ -204,8 +204,9 @@ Deno.test("parseSettings() rejects an endpoint that is not an http(s) URL", () =
     const err = configError(() =>
       parseSettings(BACKUP_SETTINGS, [], { ...BACKUP_ENV, S3_ENDPOINT: value }, noFiles)
     );
+    const shown = value.replace("user@", "<redacted>@");
     assert.deepEqual(err.problems, [
-      `invalid S3_ENDPOINT "${value}": expected a URL such as http://minio:9000`,
+      `invalid S3_ENDPOINT "${shown}": expected a URL such as http://minio:9000`,
     ]);
   }
 });

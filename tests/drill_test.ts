@@ -309,6 +309,37 @@ Deno.test("restore drill", async (t) => {
   });
 
   await t.step(
+    "a backup without manifest.json still drills, with the basic smoke checks only",
+    async () => {
+      await using scratch = await startPostgres({
+        version: 18,
+        superuser: "drill_admin",
+        name: "scratch-nomanifest",
+      });
+      const manifest = await getObject(stack, `${dir}/manifest.json`);
+      const rm = await stack.s3.aws(["s3", "rm", `s3://${stack.bucket}/${dir}/manifest.json`]);
+      assert.equal(rm.code, 0, rm.stderr);
+      try {
+        const run = await runEntrypoint("restore_drill.ts", {
+          ...stack.drillEnv,
+          ...scratchEnv(scratch),
+        });
+        assert.equal(run.code, 0, run.stderr);
+        assert.deepEqual(markers(run), ["sha256 OK", "restore OK", "smoke OK", "drill OK"]);
+        assert.ok(
+          run.lines.some((l) =>
+            l.msg === "backup has no manifest.json; only the basic smoke checks ran"
+          ),
+        );
+        const report = run.lines.find((l) => l.msg === "drill report")?.report as DrillReport;
+        assert.equal(report.deep_check, false);
+      } finally {
+        await upload(stack, `${dir}/manifest.json`, manifest);
+      }
+    },
+  );
+
+  await t.step(
     "an unreachable scratch server fails after SCRATCH_WAIT_SECONDS, exit 1",
     async () => {
       const port = freePort();
