@@ -24,17 +24,10 @@ import {
 import { checkLifecycle, prune, removeStaleLeftovers } from "./retention.ts";
 import type { S3Store } from "./s3_store.ts";
 import { VERSION } from "./version.ts";
+import type { ProgramContext } from "./main.ts";
 
-/** What a backup needs besides its settings. */
-export interface BackupContext {
-  readonly store: S3Store;
-  readonly log: Log;
-  /** Aborted on SIGTERM/SIGINT. */
-  readonly signal: AbortSignal;
-  /** The environment children start from (PATH, HOME). */
-  readonly childEnv: Record<string, string>;
-  readonly now?: () => Date;
-}
+/** What a backup needs besides its settings; `now` can be fixed in tests. */
+export type BackupContext = ProgramContext & { readonly now?: () => Date };
 
 /** What a completed backup wrote. */
 export interface BackupSummary {

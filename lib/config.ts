@@ -305,7 +305,7 @@ export const DRILL_SETTINGS = {
     env: "BACKUP_SHA256_KEY",
     flag: "sha256-key",
     kind: "string",
-    help: "read the expected sha256 from this key instead of <key>.sha256",
+    help: "read the expected sha256 from this key instead of the backup's full.sql.zst.sha256",
   },
 } as const satisfies SettingsTable;
 

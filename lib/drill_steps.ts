@@ -32,17 +32,10 @@ import { type PgConnection, psqlRestoreSpec, toolVersion, zstdDecompressSpec } f
 import { RoleFilterStream } from "./role_filter.ts";
 import type { S3Store } from "./s3_store.ts";
 import { VERSION } from "./version.ts";
+import type { ProgramContext } from "./main.ts";
 
-/** What a drill needs besides its settings. */
-export interface DrillContext {
-  readonly store: S3Store;
-  readonly log: Log;
-  /** Aborted on SIGTERM/SIGINT. */
-  readonly signal: AbortSignal;
-  /** The environment children start from (PATH, HOME). */
-  readonly childEnv: Record<string, string>;
-  readonly now?: () => Date;
-}
+/** What a drill needs besides its settings; `now` can be fixed in tests. */
+export type DrillContext = ProgramContext & { readonly now?: () => Date };
 
 /** The drill report: logged as one line and stored beside the backup. */
 export interface DrillReport {

@@ -55,7 +55,10 @@ export function createLog(program: string, options: LogOptions = {}): Log {
   const secrets: string[] = [];
   const emit = (level: Level, step: string, msg: string, fields: Record<string, unknown> = {}) => {
     const ts = new Date(now()).toISOString().replace(/\.\d{3}Z$/, "Z");
-    let line = JSON.stringify({ ts, level, program, step, msg, ...fields }, jsonSafe);
+    const event: Record<string, unknown> = { ts, level, program, step, msg };
+    // Fixed fields come first and cannot be overwritten by a field of the same name.
+    for (const [key, value] of Object.entries(fields)) if (!(key in event)) event[key] = value;
+    let line = JSON.stringify(event, jsonSafe);
     for (const secret of secrets) {
       line = line.replaceAll(JSON.stringify(secret).slice(1, -1), "<redacted>");
     }
