@@ -66,6 +66,9 @@ export interface DrillReport {
   readonly database_names: readonly string[];
 }
 
+/** How many times (a second apart) a drill re-reads a .sha256 that a same-day backup may be rewriting. */
+const SHA256_REREADS = 5;
+
 const SIDECAR_HINT =
   "check the scratch-postgres sidecar (kubectl -n apps logs <pod> -c scratch-postgres) and SCRATCH_PGHOST/SCRATCH_PGPORT/SCRATCH_PGPASSWORD";
 
@@ -177,6 +180,7 @@ export async function runDrill(config: DrillConfig, ctx: DrillContext): Promise<
 
   // Verify and restore in one pass: S3 → sha256 → zstd -d → psql.
   const expected = await readExpectedSha256(store, config.sha256Key ?? keys.sha256);
+  log.info("verify", "reading backup", { key: found.key, expected_sha256: expected });
   if (manifest && manifest.compressed_bytes !== found.size) {
     // A backup of the same day may be between writing the data and its manifest: look again.
     await new Promise((resolve) => setTimeout(resolve, 2000));
@@ -393,11 +397,16 @@ async function verifyAndRestore(
   // Verify first: a corrupt download explains any restore error that follows.
   let actual = sum.hex();
   if (actual !== expected) {
-    // A backup of the same day may have replaced the objects while we read them: the data
-    // object we read carries its own sha256; re-read the .sha256 once before calling it corrupt.
-    const reread = object.metadata.sha256 === actual && !config.sha256Key
-      ? await readExpectedSha256(store, sha256Key).catch(() => expected)
-      : expected;
+    // A backup of the same day may be committing right now: the data object we read carries
+    // its own sha256 (written with it by the backup), and the .sha256 follows within moments.
+    // When they agree, re-read the .sha256 a few times before calling the backup corrupt.
+    let reread = expected;
+    if (object.metadata.sha256 === actual && !config.sha256Key) {
+      for (let attempt = 0; attempt < SHA256_REREADS && reread !== actual; attempt++) {
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        reread = await readExpectedSha256(store, sha256Key).catch(() => expected);
+      }
+    }
     if (reread !== actual) {
       log.error("verify", "sha256 mismatch", { key, expected, actual, bytes: sum.bytes });
       throw new ChecksumMismatchError(

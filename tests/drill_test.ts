@@ -9,7 +9,7 @@ import { parseManifest } from "../lib/manifest.ts";
 import { emptyBucket, upload } from "./harness/fixtures.ts";
 import { type PgServer, startPostgres } from "./harness/postgres.ts";
 import { freePort } from "./harness/ports.ts";
-import { runEntrypoint, type RunResult } from "./harness/run.ts";
+import { runEntrypoint, type RunResult, spawnEntrypoint } from "./harness/run.ts";
 import { type Stack, startStack } from "./harness/stack.ts";
 
 const today = () => new Date().toISOString().slice(0, 10).replaceAll("-", "/");
@@ -335,6 +335,54 @@ Deno.test("restore drill", async (t) => {
         assert.equal(report.deep_check, false);
       } finally {
         await upload(stack, `${dir}/manifest.json`, manifest);
+      }
+    },
+  );
+
+  await t.step(
+    "a drill while a same-day backup commits does not report a false sha256 mismatch",
+    async () => {
+      await using scratch = await startPostgres({
+        version: 18,
+        superuser: "drill_admin",
+        name: "scratch-race",
+      });
+      const sha = new TextDecoder().decode(originalSha).slice(0, 64);
+      // The backup has just copied the data object (which carries its own sha256) and is about to
+      // copy the .sha256: the drill reads the old .sha256 first.
+      const dirTmp = await Deno.makeTempDir();
+      try {
+        await Deno.writeFile(`${dirTmp}/data`, original);
+        const put = await stack.s3.aws([
+          "s3",
+          "cp",
+          `${dirTmp}/data`,
+          `s3://${stack.bucket}/${data}`,
+          "--metadata",
+          `sha256=${sha}`,
+        ]);
+        assert.equal(put.code, 0, put.stderr);
+      } finally {
+        await Deno.remove(dirTmp, { recursive: true });
+      }
+      await upload(stack, `${dir}/full.sql.zst.sha256`, `${"e".repeat(64)}  full.sql.zst\n`);
+      const run = spawnEntrypoint("restore_drill.ts", {
+        ...stack.drillEnv,
+        ...scratchEnv(scratch),
+      });
+      await run.waitForLine((l) => l.msg === "reading backup");
+      await upload(stack, `${dir}/full.sql.zst.sha256`, originalSha);
+      const result = await run.result;
+      try {
+        assert.equal(result.code, 0, result.stderr);
+        assert.ok(
+          result.lines.some((l) =>
+            l.msg === "the .sha256 changed while the drill read the backup; its new value matches"
+          ),
+        );
+        assert.deepEqual(markers(result), ["sha256 OK", "restore OK", "smoke OK", "drill OK"]);
+      } finally {
+        await restoreOriginal();
       }
     },
   );
