@@ -262,7 +262,14 @@ Deno.test("backup", async (t) => {
       {
         await using _lock = await holdLock(stack.source, "app", "public.orders");
         await run.waitForLine((l) => l.msg === "stream started");
-        await new Promise((r) => setTimeout(r, 300));
+        // A progress line every LOG_PROGRESS_SECONDS, even while the dump waits.
+        const progress = await run.waitForLine((l) => l.msg === "progress", 5000);
+        for (
+          const f of ["dump_bytes", "compressed_bytes", "uploaded_bytes", "rows", "dump_mib_per_s"]
+        ) {
+          assert.equal(typeof progress[f], "number", f);
+        }
+        assert.ok(Number(progress.dump_bytes) > 0);
         children = childCommandLines(run.pid);
         assert.ok(children.some((c) => /(^|\/)pg_dump /.test(c.cmdline)), JSON.stringify(children));
         assert.ok(children.some((c) => c.cmdline.startsWith("zstd ")), JSON.stringify(children));

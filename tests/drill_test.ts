@@ -70,6 +70,8 @@ Deno.test("restore drill", async (t) => {
       );
       const report = run.lines.find((l) => l.msg === "drill report")?.report as DrillReport;
       assert.equal(report.result, "OK");
+      // Year, month, day folders, then the day's objects: not the whole bucket.
+      assert.equal(run.lines.find((l) => l.msg === "backup found")?.list_requests, 4);
       assert.equal(report.backup.key, data);
       assert.equal(report.backup.sha256, new TextDecoder().decode(originalSha).slice(0, 64));
       assert.equal(report.backup.bytes, original.byteLength);
