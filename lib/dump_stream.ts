@@ -98,22 +98,35 @@ export class DumpStatsStream extends TransformStream<Uint8Array, Uint8Array> {
   #scanCopy(chunk: Uint8Array, start: number): number {
     let pos = start;
     let rows = 0;
-    while (pos < chunk.length) {
+    // A line continued from the previous chunk has its head in #head already.
+    if (this.#headLength > 0) {
       const nl = chunk.indexOf(NL, pos);
       const end = nl === -1 ? chunk.length : nl;
-      // A line continued from the previous chunk has its head in #head already.
       if (this.#headLength < 3) this.#keepHead(chunk, pos, Math.min(end, pos + 3));
-      if (nl === -1) break;
+      if (nl === -1) return chunk.length;
       const isEnd = this.#headLength === 2 && this.#head[0] === BACKSLASH &&
-        this.#head[1] === DOT &&
-        end - pos <= 2;
+        this.#head[1] === DOT;
       this.#headLength = 0;
       pos = nl + 1;
       if (isEnd) {
-        this.#finishCopy(rows);
+        this.#finishCopy(0);
         return pos;
       }
       rows++;
+    }
+    // Whole lines: look at their bytes in place (no copy, no allocation per row).
+    while (pos < chunk.length) {
+      const nl = chunk.indexOf(NL, pos);
+      if (nl === -1) {
+        this.#keepHead(chunk, pos, Math.min(chunk.length, pos + 3));
+        break;
+      }
+      if (nl - pos === 2 && chunk[pos] === BACKSLASH && chunk[pos + 1] === DOT) {
+        this.#finishCopy(rows);
+        return nl + 1;
+      }
+      rows++;
+      pos = nl + 1;
     }
     this.#addRows(rows);
     return chunk.length;
