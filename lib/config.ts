@@ -216,7 +216,7 @@ export const BACKUP_SETTINGS = {
     env: "S3_PART_SIZE_MIB",
     flag: "s3-part-size-mib",
     kind: "int",
-    default: "16",
+    default: "8",
     min: 5,
     max: 512,
     help: "multipart part size; memory use is about 3 parts",

@@ -124,7 +124,7 @@ Deno.test("parseSettings() applies the defaults of the backup table", () => {
       pruneOnly: false,
       dryRun: false,
       staleUploadHours: 6,
-      partSizeMiB: 16,
+      partSizeMiB: 8,
       segmentSizeMiB: 5120,
     } satisfies BackupConfig,
   );
