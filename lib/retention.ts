@@ -65,8 +65,9 @@ export async function checkLifecycle(
 }
 
 /**
- * Removes what killed runs left behind: staged objects and incomplete multipart uploads under
- * `<prefix>/.tmp/` older than `maxAgeHours`. A run that is still going (younger) is left alone.
+ * Removes what killed runs left behind: staged objects under `<prefix>/.tmp/` and incomplete
+ * multipart uploads under `<prefix>/`, older than `maxAgeHours`. A run that is still going
+ * (younger) is left alone.
  *
  * @returns how many objects and uploads were removed
  */
@@ -80,7 +81,9 @@ export async function removeStaleLeftovers(
   const root = tempRoot(prefix);
   const cutoff = now.getTime() - maxAgeHours * 3600_000;
   const objects = (await store.listObjects(root)).filter((o) => o.lastModified.getTime() <= cutoff);
-  const uploads = (await store.listIncompleteUploads(root)).filter((u) =>
+  // Uploads anywhere under the prefix: a run killed while joining segments leaves one on a
+  // final key (invisible as an object, but it holds storage).
+  const uploads = (await store.listIncompleteUploads(withSlash(prefix))).filter((u) =>
     u.initiated.getTime() <= cutoff
   );
   for (const u of uploads) await store.abortUpload(u.key, u.uploadId);
