@@ -19,6 +19,7 @@ import {
   dumpallSpec,
   type PgConnection,
   serverVersionText,
+  type ToolVersion,
   toolVersion,
   zstdCompressSpec,
 } from "./pg_tools.ts";
@@ -70,8 +71,10 @@ export async function runBackup(
 
   // Preflight: tools, bucket, source server and versions, before anything is uploaded.
   const versions = await preflight(ctx, source);
-  await checkLifecycle(store, config.s3Prefix, config.retentionDays, config.applyLifecycle, log);
-  await removeStaleLeftovers(store, config.s3Prefix, config.staleUploadHours, started, log);
+  await Promise.all([
+    checkLifecycle(store, config.s3Prefix, config.retentionDays, config.applyLifecycle, log),
+    removeStaleLeftovers(store, config.s3Prefix, config.staleUploadHours, started, log),
+  ]);
   ctx.signal.throwIfAborted();
 
   // Stream: pg_dumpall → (count rows) → zstd → (sha256) → staged multipart upload.
@@ -85,8 +88,6 @@ export async function runBackup(
     // Commit: server-side copies to the final keys; manifest.json last marks it complete.
     const finished = now();
     const metadata = { sha256: streamed.sha256, "dump-bytes": String(streamed.dumpBytes) };
-    await store.compose(keys.data, streamed.segments, metadata, DATA_TYPE);
-    log.info("commit", "data object written", { key: keys.data, bytes: streamed.compressedBytes });
     const manifest: Manifest = {
       format: MANIFEST_FORMAT,
       tool: { name: "backup-toolbox", version: VERSION },
@@ -104,11 +105,16 @@ export async function runBackup(
       [keys.sha256, sha256Line(streamed.sha256), "text/plain"],
       [keys.manifest, JSON.stringify(manifest, null, 2) + "\n", "application/json"],
     ];
-    for (const [finalKey, body, type] of small) {
-      const temp = tempDir + finalKey.slice(keys.dir.length);
-      await store.putSmall(temp, body, type);
-      staged.push(temp);
-      await store.copy(temp, finalKey, {}, type);
+    const temps = small.map(([finalKey]) => tempDir + finalKey.slice(keys.dir.length));
+    staged.push(...temps);
+    // Stage the small objects while the data is copied; then the .sha256, and manifest.json last.
+    await Promise.all([
+      store.compose(keys.data, streamed.segments, metadata, DATA_TYPE),
+      ...small.map(([, body, type], i) => store.putSmall(temps[i]!, body, type)),
+    ]);
+    log.info("commit", "data object written", { key: keys.data, bytes: streamed.compressedBytes });
+    for (const [i, [finalKey, , type]] of small.entries()) {
+      await store.copy(temps[i]!, finalKey, {}, type);
     }
     log.info("commit", "sha256 and manifest written", {
       sha256_key: keys.sha256,
@@ -151,24 +157,27 @@ async function preflight(
   ctx: BackupContext,
   source: PgConnection,
 ): Promise<{ server: string; pgDumpall: string }> {
-  const [pgDumpall, zstd] = await Promise.all([
+  // All checks at once; failures are reported in a fixed order: tools, bucket, source.
+  const [dumpallR, zstdR, bucketR, serverR] = await Promise.allSettled([
     toolVersion("pg_dumpall", ctx.childEnv),
     toolVersion("zstd", ctx.childEnv),
+    ctx.store.checkBucket(),
+    serverVersionNum(source),
   ]);
-  await ctx.store.checkBucket();
-  let serverNum: number;
-  try {
-    serverNum = await serverVersionNum(source);
-  } catch (err) {
+  for (const r of [dumpallR, zstdR, bucketR]) if (r.status === "rejected") throw r.reason;
+  const pgDumpall = (dumpallR as PromiseFulfilledResult<ToolVersion>).value;
+  const zstd = (zstdR as PromiseFulfilledResult<ToolVersion>).value;
+  if (serverR.status === "rejected") {
     throw new PreflightError(
       `cannot connect to source PostgreSQL ${source.host}:${source.port} as ${source.user}: ${
-        reasonOf(err)
+        reasonOf(serverR.reason)
       }`,
       "check PGHOST, PGPORT, PGUSER and PGPASSWORD (secret postgresql-auth, key admin-password)",
       undefined,
-      { cause: err },
+      { cause: serverR.reason },
     );
   }
+  const serverNum = serverR.value;
   const server = serverVersionText(serverNum);
   const serverMajor = Math.floor(serverNum / 10000);
   if (serverMajor > pgDumpall.major) {

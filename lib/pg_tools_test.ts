@@ -70,7 +70,12 @@ Deno.test("pg specs never put a password in args, only env PGPASSWORD", () => {
     assert.ok(!spec.args.some((a) => /password=|^-W$|^--password$/.test(a)), spec.command);
     assert.equal(spec.env.PGPASSWORD, "pg-secret-canary");
   }
-  assert.deepEqual(dumpallSpec(CONN, BASE).args, ["--no-password"]);
+  assert.deepEqual(dumpallSpec(CONN, BASE).args, [
+    "-o",
+    "pipefail",
+    "-c",
+    "pg_dumpall --no-password | dd bs=64k iflag=fullblock status=none",
+  ]);
   assert.deepEqual(psqlRestoreSpec(CONN, BASE).args, [
     "-X",
     "-q",
