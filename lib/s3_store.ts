@@ -148,7 +148,7 @@ export class S3Store {
     const headers = { "Content-Type": options.contentType ?? "application/octet-stream" };
     const segments: { key: string; bytes: number }[] = [];
     let open:
-      | { key: string; uploadId: string; parts: { part: number; etag: string }[] }
+      | { key: string; uploadId: string; next: number; parts: { part: number; etag: string }[] }
       | undefined;
     let openBytes = 0;
     let uploaded = 0;
@@ -162,7 +162,7 @@ export class S3Store {
         key,
         () => this.#client.initiateNewMultipartUpload(this.bucket, key, headers),
       );
-      open = { key, uploadId, parts: [] };
+      open = { key, uploadId, next: 1, parts: [] };
       openBytes = 0;
     };
     const finishSegment = async () => {
@@ -185,7 +185,7 @@ export class S3Store {
     const sendPart = async (payload: Uint8Array) => {
       if (!open) await startSegment();
       const segment = open!;
-      const partNumber = segment.parts.length + inflight.size + 1;
+      const partNumber = segment.next++;
       openBytes += payload.byteLength;
       const task = this.#call("upload part", segment.key, () =>
         this.#client.uploadPart({
@@ -201,6 +201,10 @@ export class S3Store {
           options.onProgress?.(uploaded);
         }, (err) => {
           failure ??= err;
+        })
+        .finally(() => {
+          // The part is sent: its buffer can take the next one.
+          if (payload.byteLength === partBytes) spare.push(payload);
         });
       const tracked = task.finally(() => inflight.delete(tracked));
       inflight.add(tracked);
@@ -209,7 +213,9 @@ export class S3Store {
       if (openBytes >= segmentBytes) await finishSegment();
     };
 
-    let buffer = new Uint8Array(partBytes);
+    // At most concurrency + 1 part buffers exist; finished ones are reused, not reallocated.
+    const spare: Uint8Array[] = [];
+    let buffer: Uint8Array = new Uint8Array(partBytes);
     let fill = 0;
     const reader = source.getReader();
     const onAbort = () => reader.cancel(options.signal?.reason).catch(() => {});
@@ -227,7 +233,7 @@ export class S3Store {
           offset += take;
           if (fill === partBytes) {
             const full = buffer;
-            buffer = new Uint8Array(partBytes);
+            buffer = spare.pop() ?? new Uint8Array(partBytes);
             fill = 0;
             await sendPart(full);
           }
