@@ -219,7 +219,7 @@ export const BACKUP_SETTINGS = {
     default: "8",
     min: 5,
     max: 512,
-    help: "multipart part size; memory use is about 3 parts",
+    help: "multipart part size; memory use is about 4 parts",
   },
   segmentSizeMiB: {
     env: "S3_SEGMENT_SIZE_MIB",

@@ -144,7 +144,7 @@ export class S3Store {
     if (partBytes < S3_LIMITS.minPartBytes || segmentBytes > S3_LIMITS.maxPartBytes) {
       throw new RangeError(`Cannot upload with part ${partBytes} B and segment ${segmentBytes} B`);
     }
-    const concurrency = options.concurrency ?? 2;
+    const concurrency = options.concurrency ?? 3;
     const headers = { "Content-Type": options.contentType ?? "application/octet-stream" };
     const segments: { key: string; bytes: number }[] = [];
     let open:
