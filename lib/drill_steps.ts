@@ -6,7 +6,6 @@
  * @module
  */
 import { keysForDataKey } from "./backup_keys.ts";
-import { BlockStream } from "./block_stream.ts";
 import { ChecksumStream, parseSha256Line } from "./checksum.ts";
 import type { DrillConfig } from "./config.ts";
 import type { DumpCounts } from "./dump_stream.ts";
@@ -368,12 +367,11 @@ async function verifyAndRestore(
   }, config.progressSeconds * 1000);
 
   // zstd's output goes to psql; a failure there must not stop us from hashing the whole object.
-  const toPsql = zstd.stdout!.pipeThrough(roles).pipeThrough(new BlockStream()).pipeTo(psql.stdin!)
-    .catch(() => {});
+  const toPsql = zstd.stdout!.pipeThrough(roles).pipeTo(psql.stdin!).catch(() => {});
   let downstreamOpen = true;
   const writer = zstd.stdin!.getWriter();
   try {
-    for await (const chunk of object.stream.pipeThrough(sum).pipeThrough(new BlockStream())) {
+    for await (const chunk of object.stream.pipeThrough(sum)) {
       signal.throwIfAborted();
       if (!downstreamOpen) continue;
       try {
