@@ -16,6 +16,8 @@ import {
   SmokeError,
   StaleBackupError,
   StoppedError,
+  StoreError,
+  ToolboxError,
 } from "./errors.ts";
 import { findNewestBackup } from "./find_backup.ts";
 import type { Log } from "./log.ts";
@@ -384,7 +386,14 @@ async function verifyAndRestore(
   } catch (err) {
     await stopAll();
     if (signal.aborted) throw signal.reason instanceof StoppedError ? signal.reason : err;
-    throw err;
+    if (err instanceof ToolboxError) throw err;
+    // The download broke off (connection reset, server gone): nothing was verified.
+    throw new StoreError(
+      `download s3://${store.bucket}/${key} failed after ${sum.bytes} bytes: ${reasonOf(err)}`,
+      "check the S3 server and the network path to it, then run the drill again",
+      (err as { code?: string }).code ?? "DownloadFailed",
+      { cause: err },
+    );
   } finally {
     clearInterval(progress);
     writer.releaseLock();
