@@ -14,7 +14,12 @@ import { type Stack, startStack } from "./harness/stack.ts";
 
 const today = () => new Date().toISOString().slice(0, 10).replaceAll("-", "/");
 
-/** A fresh PG 18 scratch per drill: a drill needs an empty server. */
+/** A fresh, empty PG 18 scratch server for one drill (superuser `drill_admin` unless named). */
+function freshScratch(name: string, superuser = "drill_admin"): Promise<PgServer> {
+  return startPostgres({ version: 18, superuser, name: `scratch-${name}` });
+}
+
+/** The drill's settings for a scratch server. */
 function scratchEnv(scratch: PgServer): Record<string, string> {
   return {
     SCRATCH_PGHOST: "127.0.0.1",
@@ -120,11 +125,7 @@ Deno.test("restore drill", async (t) => {
   await t.step(
     "the scratch superuser may be named postgres like the source's: its role is kept as it is",
     async () => {
-      await using scratch = await startPostgres({
-        version: 18,
-        superuser: "postgres",
-        name: "scratch-postgres",
-      });
+      await using scratch = await freshScratch("postgres", "postgres");
       const run = await runEntrypoint("restore_drill.ts", {
         ...stack.drillEnv,
         ...scratchEnv(scratch),
@@ -141,11 +142,7 @@ Deno.test("restore drill", async (t) => {
   );
 
   await t.step("sha256 mismatch: a tampered .sha256 fails with both digests, exit 1", async () => {
-    await using scratch = await startPostgres({
-      version: 18,
-      superuser: "drill_admin",
-      name: "scratch-sha",
-    });
+    await using scratch = await freshScratch("sha");
     const wrong = "0".repeat(64);
     await upload(stack, `${dir}/full.sql.zst.sha256`, `${wrong}  full.sql.zst\n`);
     try {
@@ -175,11 +172,7 @@ Deno.test("restore drill", async (t) => {
   });
 
   await t.step("a truncated object is reported as truncated, exit 1", async () => {
-    await using scratch = await startPostgres({
-      version: 18,
-      superuser: "drill_admin",
-      name: "scratch-trunc",
-    });
+    await using scratch = await freshScratch("trunc");
     await upload(stack, data, original.subarray(0, Math.floor(original.byteLength / 2)));
     try {
       const run = await runEntrypoint("restore_drill.ts", {
@@ -201,11 +194,7 @@ Deno.test("restore drill", async (t) => {
   await t.step(
     "a corrupt zstd frame whose sha256 matches fails as restore FAILED naming zstd, exit 1",
     async () => {
-      await using scratch = await startPostgres({
-        version: 18,
-        superuser: "drill_admin",
-        name: "scratch-zstd",
-      });
+      await using scratch = await freshScratch("zstd");
       const corrupt = original.slice();
       for (let i = 1000; i < 1400; i++) corrupt[i] = corrupt[i]! ^ 0x5a;
       await upload(stack, data, corrupt);
@@ -236,11 +225,7 @@ Deno.test("restore drill", async (t) => {
   );
 
   await t.step("a missing expected database fails as smoke FAILED naming it, exit 1", async () => {
-    await using scratch = await startPostgres({
-      version: 18,
-      superuser: "drill_admin",
-      name: "scratch-db",
-    });
+    await using scratch = await freshScratch("db");
     const run = await runEntrypoint("restore_drill.ts", {
       ...stack.drillEnv,
       ...scratchEnv(scratch),
@@ -257,11 +242,7 @@ Deno.test("restore drill", async (t) => {
   await t.step(
     "a restore SQL error fails as restore FAILED with psql's error, exit 1",
     async () => {
-      await using scratch = await startPostgres({
-        version: 18,
-        superuser: "drill_admin",
-        name: "scratch-sql",
-      });
+      await using scratch = await freshScratch("sql");
       await scratch.psql("CREATE ROLE app_user");
       const run = await runEntrypoint("restore_drill.ts", {
         ...stack.drillEnv,
@@ -296,11 +277,7 @@ Deno.test("restore drill", async (t) => {
   );
 
   await t.step("--key drills the backup it names, whatever its age", async () => {
-    await using scratch = await startPostgres({
-      version: 18,
-      superuser: "drill_admin",
-      name: "scratch-key",
-    });
+    await using scratch = await freshScratch("key");
     const run = await runEntrypoint(
       "restore_drill.ts",
       { ...stack.drillEnv, ...scratchEnv(scratch), MAX_BACKUP_AGE_HOURS: "0.0002" },
@@ -313,11 +290,7 @@ Deno.test("restore drill", async (t) => {
   await t.step(
     "a backup without manifest.json still drills, with the basic smoke checks only",
     async () => {
-      await using scratch = await startPostgres({
-        version: 18,
-        superuser: "drill_admin",
-        name: "scratch-nomanifest",
-      });
+      await using scratch = await freshScratch("nomanifest");
       const manifest = await getObject(stack, `${dir}/manifest.json`);
       const rm = await stack.s3.aws(["s3", "rm", `s3://${stack.bucket}/${dir}/manifest.json`]);
       assert.equal(rm.code, 0, rm.stderr);
@@ -344,11 +317,7 @@ Deno.test("restore drill", async (t) => {
   await t.step(
     "a drill while a same-day backup commits does not report a false sha256 mismatch",
     async () => {
-      await using scratch = await startPostgres({
-        version: 18,
-        superuser: "drill_admin",
-        name: "scratch-race",
-      });
+      await using scratch = await freshScratch("race");
       const sha = new TextDecoder().decode(originalSha).slice(0, 64);
       // The backup has just copied the data object (which carries its own sha256) and is about to
       // copy the .sha256: the drill reads the old .sha256 first.
