@@ -6,7 +6,7 @@
  */
 import postgres from "postgres";
 import type { DatabaseCounts } from "./dump_stream.ts";
-import { qualifiedName } from "./dump_stream.ts";
+import { qualifiedName, quoteIdent } from "./pg_ident.ts";
 import type { PgConnection } from "./pg_tools.ts";
 
 /** A tagged-template SQL client bound to one database. */
@@ -133,9 +133,4 @@ export async function countDatabase(
     counts.largeObjects = Number(lo?.n ?? 0);
     return counts;
   });
-}
-
-/** Always double-quotes an identifier, doubling embedded quotes. */
-function quoteIdent(name: string): string {
-  return `"${name.replaceAll('"', '""')}"`;
 }

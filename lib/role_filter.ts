@@ -5,9 +5,13 @@
  * source's. This stream drops exactly those two statements for that one role, in the script's
  * roles section (before the first `\connect`), and passes everything after it untouched.
  *
+ * The role's name is read from each statement (bare, quoted, or quoted because it is a keyword
+ * such as `"user"`) and compared as a name, so it matches however the dumping pg_dumpall spelled
+ * it.
+ *
  * @module
  */
-import { qualifiedName } from "./dump_stream.ts";
+import { readIdent } from "./pg_ident.ts";
 
 const NL = 0x0a;
 
@@ -25,9 +29,6 @@ export class RoleFilterStream extends TransformStream<Uint8Array, Uint8Array> {
 
   /** @param role the scratch superuser's name */
   constructor(role: string) {
-    const quoted = qualifiedName("x", role).slice(2);
-    const create = `CREATE ROLE ${quoted};`;
-    const alter = `ALTER ROLE ${quoted} WITH `;
     const decoder = new TextDecoder();
     let passThrough = false;
     let pending = new Uint8Array(0);
@@ -37,7 +38,7 @@ export class RoleFilterStream extends TransformStream<Uint8Array, Uint8Array> {
     ) => {
       const text = decoder.decode(line);
       if (text.startsWith("\\connect ")) passThrough = true;
-      if (!passThrough && (text === create + "\n" || text.startsWith(alter))) {
+      if (!passThrough && namesRole(text, role)) {
         this.#dropped.push(text.trimEnd().replace(/PASSWORD '[^']*'/, "PASSWORD '<redacted>'"));
         return;
       }
@@ -81,4 +82,16 @@ export class RoleFilterStream extends TransformStream<Uint8Array, Uint8Array> {
   get dropped(): readonly string[] {
     return this.#dropped;
   }
+}
+
+/** Whether a line is `CREATE ROLE <role>;` or `ALTER ROLE <role> WITH ...` for this role. */
+function namesRole(line: string, role: string): boolean {
+  for (
+    const [prefix, rest] of [["CREATE ROLE ", /^;\r?\n?$/], ["ALTER ROLE ", /^ WITH /]] as const
+  ) {
+    if (!line.startsWith(prefix)) continue;
+    const ident = readIdent(line, prefix.length);
+    return ident?.name === role && rest.test(line.slice(ident.end));
+  }
+  return false;
 }
