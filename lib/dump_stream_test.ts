@@ -1,11 +1,13 @@
 import assert from "node:assert/strict";
-import {
-  type DumpCounts,
-  DumpStatsStream,
-  parseConnectLine,
-  parseCopyLine,
-  qualifiedName,
-} from "./dump_stream.ts";
+import { type DumpCounts, DumpStatsStream } from "./dump_stream.ts";
+import { parseConnectLine, parseCopyStatement } from "./dump_parser.ts";
+import { qualifiedName } from "./pg_ident.ts";
+
+/** The table key of a COPY statement, as the old line parser returned it. */
+function parseCopyLine(line: string): string | undefined {
+  const copy = parseCopyStatement(line);
+  return copy?.schema === undefined ? undefined : qualifiedName(copy.schema, copy.table);
+}
 
 /** A small pg_dumpall script with every case the counter must get right. */
 const SCRIPT = [
@@ -190,7 +192,9 @@ Deno.test("parseCopyLine() reads plain, quoted and mixed-case identifiers", () =
   assert.equal(parseCopyLine('COPY "public"."lower" (x) FROM stdin;'), "public.lower");
   assert.equal(parseCopyLine('COPY public."a""b.c" (x) FROM stdin;'), 'public."a""b.c"');
   assert.equal(parseCopyLine('COPY public."has (paren" (x) FROM stdin;'), 'public."has (paren"');
-  assert.equal(parseCopyLine("COPY s$1.t_2 (x) FROM stdin;"), "s$1.t_2");
+  // quote_ident() quotes a name with `$` (the old counter left it bare).
+  assert.equal(parseCopyLine("COPY s$1.t_2 (x) FROM stdin;"), '"s$1".t_2');
+  assert.equal(parseCopyLine('COPY public."user" (x) FROM stdin;'), 'public."user"');
 });
 
 Deno.test("parseCopyLine() returns undefined for anything but COPY schema.table FROM stdin", () => {
@@ -203,7 +207,8 @@ Deno.test("parseCopyLine() returns undefined for anything but COPY schema.table 
 });
 
 Deno.test("qualifiedName() quotes only names that need it", () => {
-  assert.equal(qualifiedName("public", "t_1$"), "public.t_1$");
+  assert.equal(qualifiedName("public", "t_1"), "public.t_1");
+  assert.equal(qualifiedName("public", "t_1$"), 'public."t_1$"');
   assert.equal(qualifiedName("Public", "my table"), '"Public"."my table"');
   assert.equal(qualifiedName("public", '1"x'), 'public."1""x"');
 });
