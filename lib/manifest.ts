@@ -5,7 +5,9 @@
  *
  * @module
  */
-import type { DatabaseCounts, DumpCounts } from "./dump_stream.ts";
+import type { DatabaseCounts, DumpCounts } from "./dump_parser.ts";
+import type { SessionSettings } from "./dump_settings.ts";
+import { qualifiedName, splitQualifiedName } from "./pg_ident.ts";
 
 /** The manifest's format version. */
 export const MANIFEST_FORMAT = 1;
@@ -23,6 +25,11 @@ export interface Manifest {
   readonly dump_bytes: number;
   readonly sha256: string;
   readonly databases: DumpCounts;
+  /**
+   * Per database, the settings its dumping session saw that shape values' text (see
+   * dump_settings.ts). Absent in manifests written before backup-toolbox recorded them.
+   */
+  readonly dump_settings?: Readonly<Record<string, SessionSettings>>;
 }
 
 /** Totals over every database of a count set. */
@@ -74,10 +81,36 @@ export function parseManifest(text: string): Manifest {
       ) problems.push(`databases.${name}`);
     }
   }
+  const settings = obj.dump_settings;
+  if (settings !== undefined) {
+    const ok = typeof settings === "object" && settings !== null &&
+      Object.values(settings).every((s) =>
+        typeof s === "object" && s !== null && Object.values(s).every((v) => typeof v === "string")
+      );
+    if (!ok) problems.push("dump_settings");
+  }
   if (problems.length > 0) {
     throw new TypeError(`Cannot read manifest: invalid ${problems.join(", ")}`);
   }
-  return value as Manifest;
+  const manifest = value as Manifest;
+  return { ...manifest, databases: canonicalKeys(manifest.databases) };
+}
+
+/**
+ * Table keys as {@linkcode qualifiedName} writes them today. Manifests written before it knew
+ * keywords have `public.user` where the restored server's key is `public."user"`.
+ */
+function canonicalKeys(databases: DumpCounts): DumpCounts {
+  const out: DumpCounts = {};
+  for (const [db, counts] of Object.entries(databases)) {
+    const tables: Record<string, number> = {};
+    for (const [key, rows] of Object.entries(counts.tables)) {
+      const parts = splitQualifiedName(key);
+      tables[parts ? qualifiedName(...parts) : key] = rows;
+    }
+    out[db] = { tables, largeObjects: counts.largeObjects };
+  }
+  return out;
 }
 
 /**
