@@ -136,3 +136,26 @@ Deno.test("compareCounts() names each difference", () => {
     "database billing is missing",
   ]);
 });
+
+Deno.test("parseManifest() reads dump_settings, and a manifest without them (older backups)", () => {
+  const withSettings = {
+    ...MANIFEST,
+    dump_settings: { app: { TimeZone: "Europe/Berlin", bytea_output: "hex" } },
+  };
+  assert.deepEqual(parseManifest(JSON.stringify(withSettings)), withSettings);
+  assert.equal(parseManifest(JSON.stringify(MANIFEST)).dump_settings, undefined);
+  assert.throws(
+    () => parseManifest(JSON.stringify({ ...MANIFEST, dump_settings: { app: { TimeZone: 1 } } })),
+    { name: "TypeError", message: "Cannot read manifest: invalid dump_settings" },
+  );
+});
+
+Deno.test("parseManifest() re-quotes table keys an older version wrote without knowing keywords", () => {
+  const old = {
+    ...MANIFEST,
+    databases: { app: { tables: { "public.user": 2, "s$1.t": 1, '"S"."T"': 0 }, largeObjects: 0 } },
+  };
+  assert.deepEqual(parseManifest(JSON.stringify(old)).databases, {
+    app: { tables: { 'public."user"': 2, '"s$1".t': 1, '"S"."T"': 0 }, largeObjects: 0 },
+  });
+});
