@@ -6,7 +6,7 @@
  */
 import { dayOfKey, FILES, tempRoot, withSlash } from "./backup_keys.ts";
 import type { Log } from "./log.ts";
-import type { S3Store } from "./s3_store.ts";
+import type { S3Store } from "./s3/store.ts";
 import { StoreError } from "./errors.ts";
 
 /** The lifecycle rule id backup-toolbox sets. */
