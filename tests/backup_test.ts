@@ -214,17 +214,17 @@ Deno.test("backup", async (t) => {
   );
 
   await t.step(
-    "S3 problems each exit 1 with their own message: unreachable, wrong credentials, missing bucket",
+    "S3 problems each exit 1 with their own message: unreachable (after its retries), wrong credentials and missing bucket (at once)",
     async () => {
       await emptyBucket(stack);
       const port = freePort();
       const cases: [Record<string, string>, RegExp, RegExp][] = [
         [
-          { S3_ENDPOINT: `http://127.0.0.1:${port}` },
+          { S3_ENDPOINT: `http://127.0.0.1:${port}`, S3_RETRIES: "1" },
           new RegExp(
-            `^check bucket s3://homelab-backup-postgres/ failed: cannot reach http://127.0.0.1:${port} \\(ECONNREFUSED\\)$`,
+            `^check bucket s3://homelab-backup-postgres/ failed after 2 attempts over \\d+\\.\\d s: cannot reach http://127.0.0.1:${port}: connection refused \\(ECONNREFUSED\\)$`,
           ),
-          /^check S3_ENDPOINT, that the server is up/,
+          /^check S3_ENDPOINT, that the S3 server is up/,
         ],
         [
           { AWS_SECRET_ACCESS_KEY: "canary-secret-9d1c" },
@@ -247,6 +247,12 @@ Deno.test("backup", async (t) => {
         assert.equal(run.code, 1, JSON.stringify(override));
         assert.match(String(run.lastLine.msg), msg);
         assert.match(String(run.lastLine.hint), hint);
+        const retries = run.lines.filter((l) => l.msg === "S3 request failed; retrying").length;
+        assert.equal(
+          retries,
+          override.S3_RETRIES ? 1 : 0,
+          "a wrong key or bucket is never retried",
+        );
         assert.ok(!run.output.includes("canary-secret-9d1c"));
       }
       assert.deepEqual(await bucketContents(stack), { keys: [], uploads: [] });

@@ -64,6 +64,13 @@ export interface RgwServer extends AsyncDisposable {
   listKeys(bucket: string, prefix?: string): Promise<S3Key[]>;
   /** Incomplete multipart uploads in the bucket. */
   listMultipartUploads(bucket: string): Promise<S3Upload[]>;
+  /**
+   * Stop only the gateway (radosgw); the cluster keeps its data and the port refuses
+   * connections until {@linkcode startGateway}.
+   */
+  stopGateway(): Promise<void>;
+  /** Start the gateway again on the same port and wait until it answers. */
+  startGateway(): Promise<void>;
   /** Stop radosgw, then the OSD, then the mon. Safe to call twice. */
   stop(): Promise<void>;
 }
@@ -136,9 +143,9 @@ export async function startRgw(opts: RgwOptions = {}): Promise<RgwServer> {
     daemons.push(new Daemon("ceph-osd", tools.osd, ceph(["-i", "0", "-f"]), { env }));
 
     // Gateway: it creates its pools once the OSD is up, then serves HTTP.
-    daemons.push(
-      new Daemon("radosgw", tools.rgw, ceph(["-n", "client.rgw", "-f"]), { env }),
-    );
+    const gateway = () =>
+      new Daemon("radosgw", tools.rgw, ceph(["-n", "client.rgw", "-f"]), { env });
+    daemons.push(gateway());
     const endpoint = `http://127.0.0.1:${rgwPort}`;
     await waitUntil(`radosgw on ${endpoint}`, () => _answers(endpoint), daemons, 60_000);
 
@@ -162,6 +169,7 @@ export async function startRgw(opts: RgwOptions = {}): Promise<RgwServer> {
       secretKey: keys.secret_key,
       daemons,
       awsPath: tools.aws,
+      gateway,
     });
   } catch (err) {
     await _stopAll(daemons);
@@ -245,6 +253,8 @@ interface _RgwFields {
   secretKey: string;
   daemons: Daemon[];
   awsPath: string;
+  /** Starts a new radosgw daemon with the cluster's settings. */
+  gateway: () => Daemon;
 }
 
 class _RgwServer implements RgwServer {
@@ -255,8 +265,10 @@ class _RgwServer implements RgwServer {
   readonly dir: string;
   readonly #daemons: Daemon[];
   readonly #awsPath: string;
+  readonly #gateway: () => Daemon;
 
   constructor(fields: _RgwFields) {
+    this.#gateway = fields.gateway;
     this.dir = fields.dir;
     this.endpoint = fields.endpoint;
     this.accessKey = fields.accessKey;
@@ -321,6 +333,25 @@ class _RgwServer implements RgwServer {
     ]);
     const uploads = (page.Uploads ?? []) as { Key: string; UploadId: string }[];
     return uploads.map((u) => ({ key: u.Key, uploadId: u.UploadId }));
+  }
+
+  async stopGateway(): Promise<void> {
+    const rgw = this.#daemons.findLast((d) => d.name === "radosgw");
+    await rgw?.stop("SIGTERM", 5_000);
+  }
+
+  async startGateway(): Promise<void> {
+    const at = this.#daemons.findLastIndex((d) => d.name === "radosgw");
+    if (at !== -1 && this.#daemons[at]!.exited === undefined) return;
+    const rgw = this.#gateway();
+    if (at === -1) this.#daemons.push(rgw);
+    else this.#daemons[at] = rgw;
+    await waitUntil(
+      `radosgw on ${this.endpoint}`,
+      () => _answers(this.endpoint),
+      this.#daemons,
+      60_000,
+    );
   }
 
   async stop(): Promise<void> {
