@@ -8,7 +8,7 @@ import { exec } from "./process.ts";
 import type { PgServer } from "./postgres.ts";
 import { cmdlineOf, descendants } from "./run.ts";
 import type { Stack } from "./stack.ts";
-import { PG15_BIN_DIR } from "./tools.ts";
+import { requireTool } from "./tools.ts";
 
 /** Deletes every object and aborts every multipart upload in the stack's bucket. */
 export async function emptyBucket(stack: Stack): Promise<void> {
@@ -63,7 +63,7 @@ export async function sh(script: string, env: Record<string, string> = {}, cwd?:
  * the dump stalls mid-stream, deterministically. Dispose to release.
  */
 export async function holdLock(pg: PgServer, db: string, table: string): Promise<AsyncDisposable> {
-  const child = new Deno.Command(`${PG15_BIN_DIR}/psql`, {
+  const child = new Deno.Command(requireTool("psql-18"), {
     args: ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", db],
     env: { ...pg.env, PATH: "/usr/bin:/bin" },
     clearEnv: true,
