@@ -22,6 +22,9 @@ export const S3_LIMITS = {
   maxObjectBytes: 5 * 1024 * 1024 * 1024 * 1024,
 } as const;
 
+/** DeleteObject requests in flight at once when removing several keys. */
+const DELETE_CONCURRENCY = 4;
+
 /** How to reach the bucket. */
 export interface StoreOptions {
   /** `http(s)://host:port` */
@@ -478,18 +481,35 @@ export class S3Store {
     });
   }
 
-  /** Deletes objects (missing ones are fine). */
+  /**
+   * Deletes objects (missing ones are fine) with one DeleteObject request per key, a few at a
+   * time. Not the multi-object DeleteObjects: RGW authorizes that one against the bucket, so a
+   * key allowed to delete only under `<prefix>/.tmp/` is refused, while a single DeleteObject is
+   * authorized per key on RGW and MinIO alike. Every key is tried even when one fails.
+   *
+   * @throws {StoreError} for the first key that could not be deleted
+   */
   async remove(keys: readonly string[]): Promise<void> {
-    if (keys.length === 0) return;
-    const results = await this.#call(
-      "delete objects",
-      keys[0]!,
-      () => this.#client.removeObjects(this.bucket, [...keys]),
-    );
-    const failed = results.find((r) =>
-      typeof r === "object" && r !== null && "Code" in r && r.Code && r.Code !== "NoSuchKey"
-    ) as { Code?: string; Key?: string } | undefined;
-    if (failed) throw this.#error("delete objects", failed.Key ?? keys[0]!, { code: failed.Code });
+    const queue = [...new Set(keys)];
+    let failure: StoreError | undefined;
+    const worker = async () => {
+      for (let key = queue.shift(); key !== undefined; key = queue.shift()) {
+        const target = key;
+        try {
+          await this.#call(
+            "delete object",
+            target,
+            () => this.#client.removeObject(this.bucket, target),
+          );
+        } catch (err) {
+          if (err instanceof StoreError && isNotFound(err.code)) continue;
+          failure ??= err instanceof StoreError ? err : this.#error("delete object", target, err);
+        }
+      }
+    };
+    const workers = Math.min(DELETE_CONCURRENCY, queue.length);
+    await Promise.all(Array.from({ length: workers }, worker));
+    if (failure) throw failure;
   }
 
   /** The bucket's lifecycle rules (empty when none are set). */
