@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { keysForDate, runTempDir } from "./backup_keys.ts";
+import { keysForDate, runTempDir, withSlash } from "./backup_keys.ts";
 import { ChecksumStream, sha256Line } from "./checksum.ts";
 import type { BackupConfig } from "./config.ts";
 import { DumpStatsStream } from "./dump_stream.ts";
@@ -55,7 +55,7 @@ export async function runBackup(
   const now = ctx.now ?? (() => new Date());
   const { store, log } = ctx;
   if (config.pruneOnly) {
-    await store.checkBucket();
+    await store.checkBucket(withSlash(config.s3Prefix));
     await prune(store, config.s3Prefix, config.retentionDays, now(), config.dryRun, log);
     return undefined;
   }
@@ -69,7 +69,7 @@ export async function runBackup(
   };
 
   // Preflight: tools, bucket, source server and versions, before anything is uploaded.
-  const versions = await preflight(ctx, source);
+  const versions = await preflight(ctx, source, config.s3Prefix);
   await Promise.all([
     checkLifecycle(store, config.s3Prefix, config.retentionDays, config.applyLifecycle, log),
     removeStaleLeftovers(store, config.s3Prefix, config.staleUploadHours, started, log),
@@ -155,12 +155,13 @@ export async function runBackup(
 async function preflight(
   ctx: BackupContext,
   source: PgConnection,
+  prefix: string,
 ): Promise<{ server: string; pgDumpall: string }> {
   // All checks at once; failures are reported in a fixed order: tools, bucket, source.
   const [dumpallR, zstdR, bucketR, serverR] = await Promise.allSettled([
     toolVersion("pg_dumpall", ctx.childEnv),
     toolVersion("zstd", ctx.childEnv),
-    ctx.store.checkBucket(),
+    ctx.store.checkBucket(withSlash(prefix)),
     serverVersionNum(source),
   ]);
   for (const r of [dumpallR, zstdR, bucketR]) if (r.status === "rejected") throw r.reason;

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { keysForDataKey } from "./backup_keys.ts";
+import { keysForDataKey, withSlash } from "./backup_keys.ts";
 import { ChecksumStream, parseSha256Line } from "./checksum.ts";
 import type { DrillConfig } from "./config.ts";
 import type { DumpCounts } from "./dump_stream.ts";
@@ -121,7 +121,7 @@ export async function runDrill(config: DrillConfig, ctx: DrillContext): Promise<
     toolVersion("zstd", ctx.childEnv),
     toolVersion("psql", ctx.childEnv),
   ]);
-  await store.checkBucket();
+  await store.checkBucket(withSlash(config.s3Prefix));
   log.info("preflight", "preflight OK", { zstd_version: zstd.version, psql_version: psql.version });
 
   // Find the backup: the one asked for, or the newest complete one.

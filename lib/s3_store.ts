@@ -33,6 +33,8 @@ export interface StoreOptions {
   readonly bucket: string;
   readonly accessKey: string;
   readonly secretKey: string;
+  /** The Kubernetes Secret that holds the keys, named in hints. @default "postgres-backup-s3-credentials" */
+  readonly credentialsSecret?: string;
 }
 
 /** An object in a listing. */
@@ -94,6 +96,7 @@ export interface RetentionRule {
 export class S3Store {
   readonly bucket: string;
   readonly endpoint: string;
+  readonly #secret: string;
   #client: Client;
 
   /** @param options endpoint, region, bucket and credentials */
@@ -112,19 +115,22 @@ export class S3Store {
     });
     this.bucket = options.bucket;
     this.endpoint = options.endpoint;
+    this.#secret = options.credentialsSecret ?? "postgres-backup-s3-credentials";
   }
 
   /**
    * Proves the credentials work and the bucket exists, with a one-key listing (a GET, whose
    * error body names the cause; a HEAD's 403 could not tell a wrong secret from a wrong key id).
+   * It lists under `prefix`, so a key allowed to list only that prefix passes.
    *
-   * @throws {StoreError} NoSuchBucket, bad credentials, or unreachable endpoint
+   * @param prefix the programs' key prefix with its trailing slash, e.g. `postgresql-18/`
+   * @throws {StoreError} NoSuchBucket, bad credentials, no permission, or unreachable endpoint
    */
-  async checkBucket(): Promise<void> {
+  async checkBucket(prefix: string): Promise<void> {
     await this.#call(
       "check bucket",
       this.bucket,
-      () => this.#client.listObjectsV2Query(this.bucket, "", "", "/", 1, ""),
+      () => this.#client.listObjectsV2Query(this.bucket, prefix, "", "/", 1, ""),
     );
   }
 
@@ -368,7 +374,7 @@ export class S3Store {
       }
       return { size: s.size, etag: s.etag, lastModified: s.lastModified, metadata };
     } catch (err) {
-      if (err instanceof StoreError && isNotFound(err.code)) return undefined;
+      if (err instanceof StoreError && await this.#missing(key, err)) return undefined;
       throw err;
     }
   }
@@ -385,8 +391,24 @@ export class S3Store {
       for await (const chunk of stream) chunks.push(chunk as Buffer);
       return Buffer.concat(chunks).toString("utf8");
     } catch (err) {
-      if (err instanceof StoreError && isNotFound(err.code)) return undefined;
+      if (err instanceof StoreError && await this.#missing(key, err)) return undefined;
       throw err;
+    }
+  }
+
+  /**
+   * Whether a failed read means the key does not exist. For a missing key, RGW answers 403, not
+   * 404, to a key whose s3:ListBucket is limited to a prefix (it checks that grant without the
+   * prefix); a listing of exactly that key, which the grant allows, tells the two apart.
+   */
+  async #missing(key: string, err: StoreError): Promise<boolean> {
+    if (isNotFound(err.code)) return true;
+    if (err.code !== "AccessDenied") return false;
+    try {
+      const page = await this.#client.listObjectsV2Query(this.bucket, key, "", "", 1, "");
+      return !page.objects.some((o) => o.name === key);
+    } catch {
+      return false;
     }
   }
 
@@ -577,10 +599,13 @@ export class S3Store {
   #error(action: string, key: string, err: unknown): StoreError {
     const code = codeOf(err) ?? "Unknown";
     const where = `s3://${this.bucket}/${key === this.bucket ? "" : key}`;
-    const [reason, hint] = explain(code, this.bucket, this.endpoint);
+    const [reason, hint] = explain(code, this.bucket, this.endpoint, this.#secret);
+    const needs = code === "AccessDenied" ? permissionFor(action, this.bucket, key) : undefined;
     return new StoreError(
       `${action} ${where} failed: ${reason}`,
-      hint,
+      needs
+        ? `the key in AWS_ACCESS_KEY_ID (secret ${this.#secret}) needs ${needs}: attach the matching policy from manifests/s3-policies/ (RUNBOOK.md "S3 keys and policies")`
+        : hint,
       code,
       err instanceof Error ? { cause: err } : undefined,
     );
@@ -605,10 +630,43 @@ function codeOf(err: unknown): string | undefined {
   return undefined;
 }
 
+/**
+ * The IAM permission a request needs, as `mc admin policy create` spells it, with its resource:
+ * what an AccessDenied hint names.
+ */
+function permissionFor(action: string, bucket: string, key: string): string {
+  const bucketArn = `arn:aws:s3:::${bucket}`;
+  const objectArn = `${bucketArn}/${key}`;
+  switch (action) {
+    case "check bucket":
+      return `s3:ListBucket on ${bucketArn}`;
+    case "list objects":
+      return `s3:ListBucket on ${bucketArn} for prefix ${key}`;
+    case "list multipart uploads":
+      return `s3:ListBucketMultipartUploads on ${bucketArn}`;
+    case "get bucket lifecycle":
+      return `s3:GetLifecycleConfiguration on ${bucketArn}`;
+    case "set bucket lifecycle":
+      return `s3:PutLifecycleConfiguration on ${bucketArn}`;
+    case "stat object":
+    case "get object":
+      return `s3:GetObject on ${objectArn}`;
+    case "copy object":
+    case "copy part":
+      return `s3:GetObject on the source and s3:PutObject on ${objectArn}`;
+    case "abort multipart upload":
+      return `s3:AbortMultipartUpload on ${objectArn}`;
+    case "delete object":
+      return `s3:DeleteObject on ${objectArn}`;
+    default:
+      // put object; start, upload part of and complete a multipart upload or copy
+      return `s3:PutObject on ${objectArn}`;
+  }
+}
+
 /** Reason and hint for an S3 or network error code. RGW leaves `Message` empty, so we explain. */
-function explain(code: string, bucket: string, endpoint: string): [string, string] {
-  const creds =
-    "check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (secret postgres-backup-s3-credentials)";
+function explain(code: string, bucket: string, endpoint: string, secret: string): [string, string] {
+  const creds = `check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (secret ${secret})`;
   switch (code) {
     case "NoSuchBucket":
       return [
@@ -620,10 +678,7 @@ function explain(code: string, bucket: string, endpoint: string): [string, strin
     case "SignatureDoesNotMatch":
       return ["the secret key is wrong (SignatureDoesNotMatch)", creds];
     case "AccessDenied":
-      return [
-        "access denied (AccessDenied)",
-        `${creds}; the key needs read, write, list and delete on ${bucket}`,
-      ];
+      return ["access denied (AccessDenied)", creds];
     case "ECONNREFUSED":
     case "ECONNRESET":
     case "EHOSTUNREACH":
