@@ -8,7 +8,7 @@ import { keysForDate, runTempDir, withSlash } from "./backup_keys.ts";
 import { ChecksumStream, sha256Line } from "./checksum.ts";
 import type { BackupConfig } from "./config.ts";
 import { DumpStatsStream } from "./dump_stream.ts";
-import { PreflightError, StoppedError, StoreError } from "./errors.ts";
+import { PreflightError, StoppedError, StoreError, ToolboxError } from "./errors.ts";
 import type { Log } from "./log.ts";
 import { type Manifest, MANIFEST_FORMAT, totals } from "./manifest.ts";
 import { reasonOf, serverVersionNum } from "./pg_client.ts";
@@ -119,7 +119,8 @@ export async function runBackup(
       sha256_key: keys.sha256,
       manifest_key: keys.manifest,
     });
-    await store.remove(staged);
+    // Committed: from here on nothing may turn this run into a failed backup.
+    await removeCommittedStaging(store, tempDir, staged, log);
     staged.length = 0;
 
     const sum = totals(streamed.counts);
@@ -304,6 +305,36 @@ async function streamDump(
     sha256,
     counts: stats.counts(),
   };
+}
+
+/**
+ * Removes the staged objects of a committed backup. A failure (e.g. a key without s3:DeleteObject
+ * on `<prefix>/.tmp/*`) is a warn line naming what is left, never a failed backup: the next
+ * run's stale cleanup removes them.
+ */
+async function removeCommittedStaging(
+  store: S3Store,
+  tempDir: string,
+  staged: readonly string[],
+  log: Log,
+): Promise<void> {
+  try {
+    await store.remove(staged);
+  } catch (err) {
+    const left = await store.listObjects(tempDir).then(
+      (objects) => objects.map((o) => o.key),
+      () => [...staged],
+    );
+    log.warn("cleanup", "could not remove this run's staged objects", {
+      temp_dir: tempDir,
+      objects: left,
+      error: err instanceof Error ? err.message : String(err),
+      hint:
+        `the backup is committed; the next run removes these once they are older than STALE_UPLOAD_HOURS${
+          err instanceof ToolboxError ? `; ${err.hint}` : ""
+        }`,
+    });
+  }
 }
 
 /** Removes this run's staged objects and aborts its open uploads; logs what it could not. */

@@ -272,8 +272,9 @@ export async function runDrill(config: DrillConfig, ctx: DrillContext): Promise<
     log.warn("report", "could not store the drill report beside the backup", {
       key: keys.drillReport,
       error: reasonOf(err),
-      hint:
-        "grant the drill's S3 key write access to the prefix; prune keeps backups that passed a drill",
+      hint: `grant the drill's S3 key s3:PutObject on arn:aws:s3:::${store.bucket}/${
+        withSlash(config.s3Prefix)
+      }*/*/*/drill-report.json (manifests/s3-policies/postgres-restore-drill.json); prune keeps backups that passed a drill`,
     });
   }
   return report;
