@@ -4,11 +4,11 @@
  *
  * @module
  */
-import { keysForDate, runTempDir } from "./backup_keys.ts";
+import { keysForDate, runTempDir, withSlash } from "./backup_keys.ts";
 import { ChecksumStream, sha256Line } from "./checksum.ts";
 import type { BackupConfig } from "./config.ts";
 import { DumpStatsStream } from "./dump_stream.ts";
-import { PreflightError, StoreError } from "./errors.ts";
+import { PreflightError, StoreError, ToolboxError } from "./errors.ts";
 import type { Log } from "./log.ts";
 import { type Manifest, MANIFEST_FORMAT, totals } from "./manifest.ts";
 import { reasonOf, serverVersionNum } from "./pg_client.ts";
@@ -65,7 +65,7 @@ export async function runBackup(
   const now = ctx.now ?? (() => new Date());
   const { store, log } = ctx;
   if (config.pruneOnly) {
-    await store.checkBucket();
+    await store.checkBucket(withSlash(config.s3Prefix));
     await prune(store, config.s3Prefix, config.retentionDays, now(), config.dryRun, log);
     return undefined;
   }
@@ -79,7 +79,7 @@ export async function runBackup(
   };
 
   // Preflight: tools, bucket, source server and versions, before anything is uploaded.
-  const versions = await preflight(ctx, source);
+  const versions = await preflight(ctx, source, config.s3Prefix);
   await Promise.all([
     checkLifecycle(store, config.s3Prefix, config.retentionDays, config.applyLifecycle, log),
     removeStaleLeftovers(store, config.s3Prefix, config.staleUploadHours, started, log),
@@ -137,7 +137,7 @@ export async function runBackup(
     });
 
     // The backup is committed: what cannot be tidied now is a warning, not a failure.
-    await removeStaged(staged, store, tempDir, log);
+    await removeStaged(staged, store, tempDir, log, true);
     const sum = totals(streamed.counts);
     const summary: BackupSummary = {
       key: keys.data,
@@ -163,7 +163,7 @@ export async function runBackup(
     });
     return summary;
   } catch (err) {
-    await removeStaged(staged, store, tempDir, log);
+    await removeStaged(staged, store, tempDir, log, false);
     throw err;
   }
 }
@@ -171,12 +171,13 @@ export async function runBackup(
 async function preflight(
   ctx: BackupContext,
   source: PgConnection,
+  prefix: string,
 ): Promise<{ server: string; pgDumpall: string }> {
   // All checks at once; failures are reported in a fixed order: tools, bucket, source.
   const [dumpallR, zstdR, bucketR, serverR] = await Promise.allSettled([
     toolVersion("pg_dumpall", ctx.childEnv),
     toolVersion("zstd", ctx.childEnv),
-    ctx.store.checkBucket(),
+    ctx.store.checkBucket(withSlash(prefix)),
     serverVersionNum(source),
   ]);
   for (const r of [dumpallR, zstdR, bucketR]) if (r.status === "rejected") throw r.reason;
@@ -305,14 +306,18 @@ async function removeStaged(
   store: S3Store,
   tempDir: string,
   log: Log,
+  committed: boolean,
 ): Promise<void> {
   const left = await staged.cleanUp(store, tempDir);
-  if (left.length > 0) {
-    log.warn("cleanup", "could not remove this run's staged objects", {
-      temp_dir: tempDir,
-      left,
-      hint:
-        "nothing under a final key is affected; the next run removes them once they are older than STALE_UPLOAD_HOURS",
-    });
-  }
+  if (left.objects.length === 0 && left.uploads.length === 0) return;
+  const why = left.error instanceof ToolboxError ? `; ${left.error.hint}` : "";
+  log.warn("cleanup", "could not remove this run's staged objects", {
+    temp_dir: tempDir,
+    objects: left.objects,
+    uploads: left.uploads,
+    error: left.error instanceof Error ? left.error.message : String(left.error),
+    hint: `${
+      committed ? "the backup is committed" : "nothing was committed"
+    }; the next run removes these once they are older than STALE_UPLOAD_HOURS${why}`,
+  });
 }

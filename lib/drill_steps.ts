@@ -7,7 +7,7 @@
  * @module
  */
 import { BackupFiles } from "./backup_files.ts";
-import { type BackupKeys, keysForDataKey } from "./backup_keys.ts";
+import { type BackupKeys, keysForDataKey, withSlash } from "./backup_keys.ts";
 import type { DrillConfig } from "./config.ts";
 import type { DumpCounts } from "./dump_stream.ts";
 import {
@@ -141,7 +141,7 @@ async function guard(drill: Drill): Promise<void> {
     toolVersion("zstd", ctx.childEnv),
     toolVersion("psql", ctx.childEnv),
   ]);
-  await ctx.store.checkBucket();
+  await ctx.store.checkBucket(withSlash(config.s3Prefix));
   ctx.log.info("preflight", "preflight OK", {
     zstd_version: zstd.version,
     psql_version: psql.version,
@@ -352,8 +352,9 @@ async function report(
     ctx.log.warn("report", "could not store the drill report beside the backup", {
       key: found.keys.drillReport,
       error: reasonOf(err),
-      hint:
-        "grant the drill's S3 key write access to drill-report.json (manifests/s3-policies/); prune keeps backups that passed a drill",
+      hint: `grant the drill's S3 key s3:PutObject on arn:aws:s3:::${ctx.store.bucket}/${
+        withSlash(drill.config.s3Prefix)
+      }*/*/*/drill-report.json (manifests/s3-policies/postgres-restore-drill.json); prune keeps backups that passed a drill`,
     });
   }
   return result;

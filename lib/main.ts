@@ -61,6 +61,8 @@ export interface Program<T extends SettingsTable> {
   /** What `--help` says it does. */
   readonly summary: string;
   readonly settings: T;
+  /** The Kubernetes Secret that holds its S3 keys, named in hints. */
+  readonly credentialsSecret: string;
   /** The work; throws a ToolboxError for anything the operator must act on. */
   run(config: SettingsOf<T>, ctx: ProgramContext): Promise<void>;
 }
@@ -123,6 +125,7 @@ export async function runProgram<T extends SettingsTable>(
       bucket: s3.s3Bucket,
       accessKey: s3.accessKeyId,
       secretKey: s3.secretAccessKey,
+      credentialsSecret: program.credentialsSecret,
     }, {
       policy: retryPolicy(s3.s3Retries, s3.s3TimeoutSeconds),
       signal: signals.signal,

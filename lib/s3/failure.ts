@@ -136,19 +136,26 @@ export function isNotFound(code: string): boolean {
   return code === "NoSuchKey" || code === "NotFound" || code === "NoSuchObject";
 }
 
+/** Where a failed request went, for the operator's words. */
+export interface RequestSite {
+  readonly bucket: string;
+  readonly endpoint: string;
+  /** The Kubernetes Secret holding the program's keys. */
+  readonly secret: string;
+  /** `upload part`, `check bucket`, ... */
+  readonly request: string;
+  readonly key: string;
+}
+
 /**
  * The operator's words for a failure: the reason and what to do.
  *
  * @param failure the classified failure
- * @param where the bucket and endpoint, for the hint
+ * @param where the request, bucket, endpoint and Secret, for the hint
  * @returns `[reason, hint]`
  */
-export function explain(
-  failure: Failure,
-  where: { bucket: string; endpoint: string },
-): [string, string] {
-  const creds =
-    "check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (secrets postgres-backup-s3-credentials, postgres-restore-drill-s3-credentials)";
+export function explain(failure: Failure, where: RequestSite): [string, string] {
+  const creds = `check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (secret ${where.secret})`;
   switch (failure.code) {
     case "NoSuchBucket":
       return [
@@ -162,7 +169,9 @@ export function explain(
     case "AccessDenied":
       return [
         "access denied (AccessDenied)",
-        `${creds}; the key's policy must allow this request on ${where.bucket} (manifests/s3-policies/)`,
+        `the key in AWS_ACCESS_KEY_ID (secret ${where.secret}) needs ${
+          permissionFor(where.request, where.bucket, where.key)
+        }: attach the matching policy from manifests/s3-policies/ (RUNBOOK.md "S3 keys and policies")`,
       ];
     case "ENOTFOUND":
       return [
@@ -186,4 +195,38 @@ export function explain(
     `S3 error ${failure.cause}`,
     `check the S3 server at ${where.endpoint} and its logs, then run the job again`,
   ];
+}
+
+/**
+ * The IAM permission a request needs, as `mc admin policy create` spells it, with its resource:
+ * what an AccessDenied hint names.
+ */
+export function permissionFor(request: string, bucket: string, key: string): string {
+  const bucketArn = `arn:aws:s3:::${bucket}`;
+  const objectArn = `${bucketArn}/${key}`;
+  switch (request) {
+    case "check bucket":
+      return `s3:ListBucket on ${bucketArn}`;
+    case "list objects":
+      return `s3:ListBucket on ${bucketArn} for prefix ${key}`;
+    case "list multipart uploads":
+      return `s3:ListBucketMultipartUploads on ${bucketArn}`;
+    case "get bucket lifecycle":
+      return `s3:GetLifecycleConfiguration on ${bucketArn}`;
+    case "set bucket lifecycle":
+      return `s3:PutLifecycleConfiguration on ${bucketArn}`;
+    case "stat object":
+    case "get object":
+      return `s3:GetObject on ${objectArn}`;
+    case "copy object":
+    case "copy part":
+      return `s3:GetObject on the source and s3:PutObject on ${objectArn}`;
+    case "abort multipart upload":
+      return `s3:AbortMultipartUpload on ${objectArn}`;
+    case "delete object":
+      return `s3:DeleteObject on ${objectArn}`;
+    default:
+      // put object; start, upload part of and complete a multipart upload or copy
+      return `s3:PutObject on ${objectArn}`;
+  }
 }

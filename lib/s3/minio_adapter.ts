@@ -19,6 +19,8 @@ export interface StoreOptions {
   readonly bucket: string;
   readonly accessKey: string;
   readonly secretKey: string;
+  /** The Kubernetes Secret that holds the keys, named in hints. @default "postgres-backup-s3-credentials" */
+  readonly credentialsSecret?: string;
 }
 
 /** An object in a listing. */
@@ -90,6 +92,8 @@ export interface UploadsPage {
 export class MinioAdapter {
   readonly bucket: string;
   readonly endpoint: string;
+  /** The Secret holding the keys, for hints. */
+  readonly credentialsSecret: string;
   readonly #options: StoreOptions;
   readonly #secure: boolean;
   readonly #host: string;
@@ -110,6 +114,7 @@ export class MinioAdapter {
     this.#options = options;
     this.bucket = options.bucket;
     this.endpoint = options.endpoint;
+    this.credentialsSecret = options.credentialsSecret ?? "postgres-backup-s3-credentials";
   }
 
   /** A client bound to one try; cheap to make (configuration only). */

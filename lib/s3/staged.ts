@@ -22,9 +22,9 @@ export class Staged {
    *
    * @param store the run's store
    * @param tempDir the run's staging folder
-   * @returns what could not be removed (keys, and `upload <key>` for open uploads); empty when clean
+   * @returns what could not be removed (object keys, keys of open uploads) and the first error
    */
-  async cleanUp(store: S3Store, tempDir: string): Promise<string[]> {
+  async cleanUp(store: S3Store, tempDir: string): Promise<Leftovers> {
     const cleanup = store.forCleanup();
     const uploads = new Map(this.uploads);
     const objects = new Set(this.objects);
@@ -39,24 +39,38 @@ export class Staged {
         () => {},
       ),
     ]);
-    const left: string[] = [];
+    const left: Leftovers = { objects: [], uploads: [], error: undefined };
     await Promise.all([...uploads].map(async ([entry, uploadId]) => {
       const key = entry.split("\n")[0]!;
       try {
         await cleanup.abortUpload(key, uploadId);
         this.uploads.delete(key);
-      } catch {
-        left.push(`upload ${key}`);
+      } catch (err) {
+        left.error ??= err;
+        if (!left.uploads.includes(key)) left.uploads.push(key);
       }
     }));
     await Promise.all([...objects].map(async (key) => {
       try {
         await cleanup.remove([key]);
         this.objects.delete(key);
-      } catch {
-        left.push(key);
+      } catch (err) {
+        left.error ??= err;
+        left.objects.push(key);
       }
     }));
-    return [...new Set(left)];
+    left.objects.sort();
+    left.uploads.sort();
+    return left;
   }
+}
+
+/** What a cleanup could not remove. */
+export interface Leftovers {
+  /** Staged object keys still there. */
+  objects: string[];
+  /** Keys of multipart uploads still open. */
+  uploads: string[];
+  /** The first thing that went wrong, for the hint. */
+  error: unknown;
 }

@@ -128,7 +128,13 @@ export class S3Store {
 
   #error(name: RequestName, err: RequestFailedError): StoreError {
     const where = `s3://${this.bucket}/${name.key === this.bucket ? "" : name.key}`;
-    const [reason, hint] = explain(err.failure, this);
+    const [reason, hint] = explain(err.failure, {
+      bucket: this.bucket,
+      endpoint: this.endpoint,
+      secret: this.#adapter.credentialsSecret,
+      request: name.request,
+      key: name.key,
+    });
     const tries = err.attempts > 1
       ? ` after ${err.attempts} attempts over ${(err.elapsedMs / 1000).toFixed(1)} s`
       : "";
@@ -150,11 +156,17 @@ export class S3Store {
   /**
    * Proves the credentials work and the bucket exists, with a one-key listing (a GET, whose
    * error body names the cause; a HEAD's 403 could not tell a wrong secret from a wrong key id).
+   * It lists under `prefix`, so a key allowed to list only that prefix passes.
    *
-   * @throws {StoreError} NoSuchBucket, bad credentials, or an unreachable endpoint
+   * @param prefix the programs' key prefix with its trailing slash, e.g. `postgresql-18/`
+   * @throws {StoreError} NoSuchBucket, bad credentials, no permission, or an unreachable endpoint
    */
-  async checkBucket(): Promise<void> {
-    await this.send("check bucket", this.bucket, (a) => this.#adapter.listPage(a, "", "/", "", 1));
+  async checkBucket(prefix: string): Promise<void> {
+    await this.send(
+      "check bucket",
+      this.bucket,
+      (a) => this.#adapter.listPage(a, prefix, "/", "", 1),
+    );
   }
 
   /** Stats an object; undefined when it does not exist. */
@@ -162,8 +174,29 @@ export class S3Store {
     try {
       return await this.send("stat object", key, (a) => this.#adapter.stat(a, key));
     } catch (err) {
-      if (err instanceof StoreError && isNotFound(err.code)) return undefined;
+      if (await this.#missing(key, err)) return undefined;
       throw err;
+    }
+  }
+
+  /**
+   * Whether a failed read means the key does not exist. For a missing key, RGW answers 403, not
+   * 404, to a key whose s3:ListBucket is limited to a prefix (it checks that grant without the
+   * prefix); a listing of exactly that key, which the grant allows, tells the two apart.
+   */
+  async #missing(key: string, err: unknown): Promise<boolean> {
+    if (!(err instanceof StoreError)) return false;
+    if (isNotFound(err.code)) return true;
+    if (err.code !== "AccessDenied") return false;
+    try {
+      const page = await this.send(
+        "list objects",
+        key,
+        (a) => this.#adapter.listPage(a, key, "", "", 1),
+      );
+      return !page.objects.some((o) => o.key === key);
+    } catch {
+      return false;
     }
   }
 
@@ -181,7 +214,7 @@ export class S3Store {
         return body.toString("utf8");
       });
     } catch (err) {
-      if (err instanceof StoreError && isNotFound(err.code)) return undefined;
+      if (await this.#missing(key, err)) return undefined;
       throw err;
     }
   }

@@ -31,6 +31,12 @@ export interface S3Key {
   lastModified: string;
 }
 
+/** An S3 user's keys. */
+export interface S3Keys {
+  readonly accessKey: string;
+  readonly secretKey: string;
+}
+
 /** An incomplete multipart upload. */
 export interface S3Upload {
   key: string;
@@ -58,6 +64,18 @@ export interface RgwServer extends AsyncDisposable {
    * code only.
    */
   aws(args: string[], stdin?: string | Uint8Array): Promise<ExecResult>;
+  /** Like {@linkcode aws}, signed with another user's keys (in the environment, never argv). */
+  awsAs(keys: S3Keys, args: string[]): Promise<ExecResult>;
+  /**
+   * Create an S3 user with no rights of its own: it reaches the bucket (owned by the harness
+   * user) only through the IAM policies put on it with {@linkcode putUserPolicy}.
+   */
+  createUser(uid: string): Promise<S3Keys>;
+  /**
+   * Put an IAM policy (AWS JSON, as `mc admin policy create` takes it) on a user with
+   * `aws iam put-user-policy`; RGW enforces it. A user can hold several named policies.
+   */
+  putUserPolicy(uid: string, name: string, document: string): Promise<void>;
   /** Create a bucket (names need 3 to 63 characters). */
   createBucket(name: string): Promise<void>;
   /** Every object under `prefix` (all pages), in key order. */
@@ -170,6 +188,7 @@ export async function startRgw(opts: RgwOptions = {}): Promise<RgwServer> {
       daemons,
       awsPath: tools.aws,
       gateway,
+      adminPath: tools.admin,
     });
   } catch (err) {
     await _stopAll(daemons);
@@ -255,6 +274,7 @@ interface _RgwFields {
   awsPath: string;
   /** Starts a new radosgw daemon with the cluster's settings. */
   gateway: () => Daemon;
+  adminPath: string;
 }
 
 class _RgwServer implements RgwServer {
@@ -266,6 +286,8 @@ class _RgwServer implements RgwServer {
   readonly #daemons: Daemon[];
   readonly #awsPath: string;
   readonly #gateway: () => Daemon;
+  readonly #adminPath: string;
+  #policyCaps: Promise<unknown> | undefined;
 
   constructor(fields: _RgwFields) {
     this.#gateway = fields.gateway;
@@ -275,6 +297,7 @@ class _RgwServer implements RgwServer {
     this.secretKey = fields.secretKey;
     this.#daemons = fields.daemons;
     this.#awsPath = fields.awsPath;
+    this.#adminPath = fields.adminPath;
   }
 
   get pids(): number[] {
@@ -282,11 +305,60 @@ class _RgwServer implements RgwServer {
   }
 
   aws(args: string[], stdin?: string | Uint8Array): Promise<ExecResult> {
+    return this.#aws(this, args, stdin);
+  }
+
+  awsAs(keys: S3Keys, args: string[]): Promise<ExecResult> {
+    return this.#aws(keys, args);
+  }
+
+  async createUser(uid: string): Promise<S3Keys> {
+    const created = await this.#admin("user create", ["--uid", uid, "--display-name", uid]);
+    const keys =
+      (JSON.parse(created.stdout) as { keys: { access_key: string; secret_key: string }[] })
+        .keys[0];
+    if (keys === undefined) throw new Error(`radosgw-admin user create ${uid} failed: no keys`);
+    return { accessKey: keys.access_key, secretKey: keys.secret_key };
+  }
+
+  async putUserPolicy(uid: string, name: string, document: string): Promise<void> {
+    // The harness user may manage user policies once it has these caps.
+    this.#policyCaps ??= this.#admin("caps add", ["--uid", "harness", "--caps", "user-policy=*"]);
+    await this.#policyCaps;
+    const file = `${this.dir}/policy-${uid}-${name}.json`;
+    await Deno.writeTextFile(file, document);
+    const put = await this.aws([
+      "iam",
+      "put-user-policy",
+      "--user-name",
+      uid,
+      "--policy-name",
+      name,
+      "--policy-document",
+      `file://${file}`,
+    ]);
+    if (put.code !== 0) {
+      throw new Error(
+        `aws iam put-user-policy ${uid} ${name} failed (exit ${put.code}): ${put.stderr}`,
+      );
+    }
+  }
+
+  #admin(what: string, args: string[]): Promise<ExecResult> {
+    return execOk(`radosgw-admin ${what}`, this.#adminPath, [
+      "-c",
+      `${this.dir}/ceph.conf`,
+      ...what.split(" "),
+      ...args,
+    ], { env: { ...BASE_ENV } });
+  }
+
+  #aws(keys: S3Keys, args: string[], stdin?: string | Uint8Array): Promise<ExecResult> {
     const env = {
       ...BASE_ENV,
       HOME: this.dir,
-      AWS_ACCESS_KEY_ID: this.accessKey,
-      AWS_SECRET_ACCESS_KEY: this.secretKey,
+      AWS_ACCESS_KEY_ID: keys.accessKey,
+      AWS_SECRET_ACCESS_KEY: keys.secretKey,
       AWS_DEFAULT_REGION: this.region,
       AWS_PAGER: "",
       AWS_EC2_METADATA_DISABLED: "true",
