@@ -28,6 +28,7 @@ export function main(args: string[], env: Record<string, string>): Promise<numbe
       name: "backup",
       summary: SUMMARY,
       settings: BACKUP_SETTINGS,
+      credentialsSecret: "postgres-backup-s3-credentials",
       run: async (config, ctx) => void await runBackup(config, ctx),
     },
     args,

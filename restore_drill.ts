@@ -28,6 +28,7 @@ export function main(args: string[], env: Record<string, string>): Promise<numbe
       name: "restore-drill",
       summary: SUMMARY,
       settings: DRILL_SETTINGS,
+      credentialsSecret: "postgres-restore-drill-s3-credentials",
       run: async (config, ctx) => {
         const report = await runDrill(config, ctx);
         ctx.log.info("done", "drill OK", {

@@ -15,7 +15,8 @@ import {
 import { ConfigError, EXIT_FAILED, EXIT_OK, ToolboxError } from "./errors.ts";
 import { createLog, type Log } from "./log.ts";
 import { baseEnv } from "./pipeline.ts";
-import { S3Store } from "./s3_store.ts";
+import { retryPolicy } from "./s3/retry.ts";
+import { S3Store } from "./s3/store.ts";
 import { abortOnSignals } from "./signals.ts";
 import { VERSION } from "./version.ts";
 
@@ -60,6 +61,8 @@ export interface Program<T extends SettingsTable> {
   /** What `--help` says it does. */
   readonly summary: string;
   readonly settings: T;
+  /** The Kubernetes Secret that holds its S3 keys, named in hints. */
+  readonly credentialsSecret: string;
   /** The work; throws a ToolboxError for anything the operator must act on. */
   run(config: SettingsOf<T>, ctx: ProgramContext): Promise<void>;
 }
@@ -81,6 +84,8 @@ type WithStore = {
   s3Bucket: string;
   accessKeyId: string;
   secretAccessKey: string;
+  s3TimeoutSeconds: number;
+  s3Retries: number;
 };
 
 /**
@@ -120,6 +125,11 @@ export async function runProgram<T extends SettingsTable>(
       bucket: s3.s3Bucket,
       accessKey: s3.accessKeyId,
       secretKey: s3.secretAccessKey,
+      credentialsSecret: program.credentialsSecret,
+    }, {
+      policy: retryPolicy(s3.s3Retries, s3.s3TimeoutSeconds),
+      signal: signals.signal,
+      log,
     });
     await program.run(config, { log, store, signal: signals.signal, childEnv: baseEnv(env) });
     return EXIT_OK;
