@@ -19,20 +19,10 @@ import {
   ALL_TYPES_TIME_ZONE,
   loadAllTypesSample,
 } from "./harness/sample_data.ts";
-import { PG15_BIN_DIR, requireExecutable } from "./harness/tools.ts";
+import { requireTool } from "./harness/tools.ts";
 
-/** PostgreSQL 18 client tools (scripts/build_pg18_client.sh). */
-const PG18_CLIENT_BIN = "/opt/backup-toolbox/pg18-client/bin";
 const SCRATCH_TIME_ZONE = "America/St_Johns";
 const RUN_TIMEOUT_MS = 120_000;
-
-function pg18Client(tool: string): string {
-  return requireExecutable(
-    `${tool}-18`,
-    `${PG18_CLIENT_BIN}/${tool}`,
-    "PostgreSQL 18 client tools built by scripts/build_pg18_client.sh",
-  );
-}
 
 function connection(pg: PgServer): PgConnection {
   return { host: pg.host, port: pg.port, user: pg.user, password: pg.password };
@@ -79,7 +69,7 @@ async function dumpAndRestore(
   parser.end();
   const roles = new RoleFilterStream(scratch.user);
   await run(
-    pg18Client("psql"),
+    requireTool("psql-18"),
     ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", "postgres", "-f", "-"],
     scratch.env,
     ReadableStream.from([dump.stdout]).pipeThrough(roles),
@@ -108,11 +98,7 @@ async function startPair(sourceVersion: 15 | 18): Promise<[PgServer, PgServer]> 
 
 for (const sourceVersion of [18, 15] as const) {
   Deno.test(`value check, PostgreSQL ${sourceVersion} → 18: all-types database`, async (t) => {
-    const pgDumpall = sourceVersion === 18 ? pg18Client("pg_dumpall") : requireExecutable(
-      "pg_dumpall-15",
-      `${PG15_BIN_DIR}/pg_dumpall`,
-      "Debian postgresql-client-15",
-    );
+    const pgDumpall = requireTool(sourceVersion === 18 ? "pg_dumpall-18" : "pg_dumpall-15");
     const [sourceServer, scratchServer] = await startPair(sourceVersion);
     await using source = sourceServer;
     await using scratch = scratchServer;
