@@ -7,6 +7,7 @@
 import { keysForDate, runTempDir, withSlash } from "./backup_keys.ts";
 import { ChecksumStream, sha256Line } from "./checksum.ts";
 import type { BackupConfig } from "./config.ts";
+import { recordDumpSettings, type SessionSettings } from "./dump_settings.ts";
 import { DumpStatsStream } from "./dump_stream.ts";
 import { PreflightError, StoreError, ToolboxError } from "./errors.ts";
 import type { Log } from "./log.ts";
@@ -92,6 +93,7 @@ export async function runBackup(
   const staged = new Staged();
   try {
     const streamed = await streamDump(config, ctx, source, `${tempDir}full.sql.zst`, staged);
+    const settings = await recordSettings(ctx, source, Object.keys(streamed.counts));
 
     // Commit: server-side copies to the final keys; manifest.json last marks it complete.
     // The data is uploaded: a SIGTERM now lets the commit finish, within the grace period.
@@ -110,6 +112,7 @@ export async function runBackup(
       dump_bytes: streamed.dumpBytes,
       sha256: streamed.sha256,
       databases: streamed.counts,
+      dump_settings: settings,
     };
     const small = [
       { key: keys.sha256, body: sha256Line(streamed.sha256), type: "text/plain" },
@@ -166,6 +169,27 @@ export async function runBackup(
     await removeStaged(staged, store, tempDir, log, false);
     throw err;
   }
+}
+
+/**
+ * What each database's dumping session saw (TimeZone, bytea_output, ...), for the drill's value
+ * check. A database that cannot be read is a warning: the drill then compares its
+ * setting-shaped columns by count only.
+ */
+async function recordSettings(
+  ctx: BackupContext,
+  source: PgConnection,
+  databases: readonly string[],
+): Promise<Record<string, SessionSettings>> {
+  const { settings, problems } = await recordDumpSettings(source, databases.filter((d) => d));
+  if (problems.length > 0) {
+    ctx.log.warn("stream", "could not record the dump's session settings of some databases", {
+      problems,
+      hint:
+        "the drill compares their timestamptz, bytea and money columns by count only; check that PGUSER can connect to every database",
+    });
+  }
+  return settings;
 }
 
 async function preflight(

@@ -9,7 +9,7 @@
 import { BackupFiles } from "./backup_files.ts";
 import { type BackupKeys, keysForDataKey, withSlash } from "./backup_keys.ts";
 import type { DrillConfig } from "./config.ts";
-import type { DumpCounts } from "./dump_stream.ts";
+import { type DumpCounts, DumpStatsStream, type DumpValues } from "./dump_stream.ts";
 import {
   BackupUnreadableError,
   PipelineError,
@@ -31,6 +31,7 @@ import { type PgConnection, psqlRestoreSpec, toolVersion } from "./pg_tools.ts";
 import { restorePass } from "./restore_pass.ts";
 import { RoleFilterStream } from "./role_filter.ts";
 import type { S3Store } from "./s3/store.ts";
+import { checkValues, type CountOnly, type ValueCheckResult } from "./value_check.ts";
 import { VERSION } from "./version.ts";
 import type { ProgramContext } from "./main.ts";
 
@@ -63,6 +64,15 @@ export interface DrillReport {
     readonly rows_per_second_verified: number;
   };
   readonly deep_check: boolean;
+  /** The value check (phase `verify`): which tables were compared by value, which by count only. */
+  readonly values: {
+    readonly tables_by_value: number;
+    readonly rows_by_value: number;
+    readonly rows_per_second_by_value: number;
+    readonly large_objects_by_value: number;
+    readonly compared_by_value: readonly string[];
+    readonly compared_by_count_only: readonly CountOnly[];
+  };
   readonly database_names: readonly string[];
 }
 
@@ -98,7 +108,8 @@ export async function runDrill(config: DrillConfig, ctx: DrillContext): Promise<
   ctx.log.info("smoke", "smoke OK", { databases: names, expected: config.expectedDatabases });
   const manifest = await found.files.manifestFor(restored.sha256);
   const counted = await drill.phase("compare", () => deepCheck(drill, manifest));
-  return await report(drill, found, restored, scratchVersion, names, manifest, counted);
+  const values = await drill.phase("verify", () => verifyValues(drill, restored.values, manifest));
+  return await report(drill, found, restored, scratchVersion, names, manifest, counted, values);
 }
 
 /** One drill's settings, context, scratch connection and phase timings. */
@@ -220,19 +231,21 @@ async function waitForScratch(drill: Drill, files: BackupFiles): Promise<string>
 }
 
 /**
- * Verify and restore in one pass: S3 → sha256 → zstd -d → psql. The verdicts come in this
+ * Verify and restore in one pass: S3 → sha256 → zstd -d → parser → role filter → psql. The
+ * parser records, from the very bytes psql restores, each table's rows and value digest. The verdicts come in this
  * order: the download (S3's error), the sha256 (a corrupt object explains any restore error),
  * then zstd's or psql's own error.
  */
 async function verifyAndRestore(
   drill: Drill,
   found: Found,
-): Promise<{ bytes: number; sha256: string }> {
+): Promise<{ bytes: number; sha256: string; values: DumpValues }> {
   const { config, ctx, scratch } = drill;
   const { files, key } = found;
   const expected = await files.expectedSha256();
   await files.checkSize(found.size, async () => (await ctx.store.stat(key))?.size);
   ctx.log.info("verify", "reading backup", { key, expected_sha256: expected });
+  const parsed = new DumpStatsStream({ digests: true });
   const roles = new RoleFilterStream(config.scratchUser);
   const pass = await restorePass({
     store: ctx.store,
@@ -240,7 +253,7 @@ async function verifyAndRestore(
     log: ctx.log,
     signal: ctx.signal,
     childEnv: ctx.childEnv,
-    transforms: [roles],
+    transforms: [parsed, roles],
     sink: { name: "psql", spec: psqlRestoreSpec(scratch, ctx.childEnv), hint: PSQL_HINT },
     progressSeconds: config.progressSeconds,
   });
@@ -264,7 +277,7 @@ async function verifyAndRestore(
     });
   }
   ctx.log.info("restore", "restore OK", { key, bytes: pass.bytes, duration_ms: pass.durationMs });
-  return { bytes: pass.bytes, sha256 };
+  return { bytes: pass.bytes, sha256, values: parsed.values() };
 }
 
 /** zstd's or psql's failure, in the operator's words. */
@@ -306,6 +319,32 @@ async function deepCheck(
   return counted;
 }
 
+/**
+ * Verify values: every table the dump holds data for, rendered on the scratch server as pg_dump
+ * rendered it, against the digests the parser took from the restored stream.
+ */
+async function verifyValues(
+  drill: Drill,
+  expected: DumpValues,
+  manifest: Manifest | undefined,
+): Promise<ValueCheckResult> {
+  const { ctx } = drill;
+  const result = await checkValues(drill.scratch, expected, manifest?.dump_settings, ctx.signal);
+  if (result.diffs.length > 0) {
+    throw new SmokeError(
+      `smoke FAILED: the restored values differ from the backup: ${result.diffs.join("; ")}`,
+      "the data changed between the dump and the scratch server; compare the named table on the source and on the scratch server (SELECT ... EXCEPT), and drill a fresh backup",
+    );
+  }
+  ctx.log.info("verify", "value check OK: every table compared by value matches the backup", {
+    tables_by_value: result.byValue.length,
+    rows_by_value: result.rows,
+    large_objects_by_value: result.largeObjects,
+    compared_by_count_only: result.byCountOnly,
+  });
+  return result;
+}
+
 /** Report: logged, and stored beside the backup (a warning when the key may not write it). */
 async function report(
   drill: Drill,
@@ -315,6 +354,7 @@ async function report(
   names: string[],
   manifest: Manifest | undefined,
   counted: DumpCounts | undefined,
+  values: ValueCheckResult,
 ): Promise<DrillReport> {
   const { ctx, phases, scratch } = drill;
   const sum = counted
@@ -339,6 +379,16 @@ async function report(
       rows_per_second_verified: verifySeconds > 0 ? Math.round(sum.rows / verifySeconds) : 0,
     },
     deep_check: manifest !== undefined,
+    values: {
+      tables_by_value: values.byValue.length,
+      rows_by_value: values.rows,
+      rows_per_second_by_value: (phases.verify ?? 0) > 0
+        ? Math.round(values.rows / (phases.verify! / 1000))
+        : 0,
+      large_objects_by_value: values.largeObjects,
+      compared_by_value: values.byValue,
+      compared_by_count_only: values.byCountOnly,
+    },
     database_names: names,
   };
   ctx.log.info("report", "drill report", { report: result });

@@ -144,7 +144,10 @@ async function checkDatabase(
       signal?.throwIfAborted();
       const shape = shapes.get(key);
       const name = `${db}: ${key}`;
-      if (!shape) continue; // missing tables are the deep check's difference
+      if (!shape) {
+        result.diffs.push(`${db}: table ${key} is missing`);
+        continue;
+      }
       const countOnly = (reason: string) =>
         result.byCountOnly.push({ database: db, table: key, reason });
       if (table.notComparable) {

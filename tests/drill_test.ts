@@ -94,9 +94,27 @@ Deno.test("restore drill", async (t) => {
       );
       assert.match(manifest.pg_dumpall_version, /^18\.\d+$/);
       assert.match(manifest.server_version, /^18\.\d+$/);
-      for (const phase of ["find", "wait", "restore", "smoke", "compare"]) {
+      for (const phase of ["find", "wait", "restore", "smoke", "compare", "verify"]) {
         assert.equal(typeof report.phases_ms[phase], "number", phase);
       }
+      // Every table compared by value, none by count only: the backup recorded its settings.
+      assert.ok(
+        run.lines.some((l) =>
+          l.msg === "value check OK: every table compared by value matches the backup"
+        ),
+      );
+      assert.deepEqual(report.values.compared_by_count_only, []);
+      assert.equal(report.values.tables_by_value, report.restored.tables);
+      assert.equal(report.values.rows_by_value, 6656);
+      assert.equal(report.values.large_objects_by_value, 1);
+      assert.ok(report.values.compared_by_value.includes('app: "MixedCase"."OrderItems"'));
+      assert.deepEqual(Object.keys(manifest.dump_settings ?? {}).sort(), [
+        "Weird-DB name",
+        "analytics",
+        "app",
+        "postgres",
+        "template1",
+      ]);
       // The marker row written before the backup is on the scratch server.
       assert.equal(
         await stack.scratch.psql("SELECT note FROM backup_marker WHERE id = 1", "app"),
@@ -319,6 +337,15 @@ Deno.test("restore drill", async (t) => {
         );
         const report = run.lines.find((l) => l.msg === "drill report")?.report as DrillReport;
         assert.equal(report.deep_check, false);
+        // Values are still compared, from the restored stream itself; without the recorded
+        // settings, tables with timestamptz or bytea are compared by count only, and say why.
+        assert.deepEqual(
+          report.values.compared_by_count_only.map((c) => `${c.database}: ${c.table}: ${c.reason}`),
+          [
+            "app: public.notes: column raw holds bytea: the manifest does not record the source's bytea_output",
+            "app: public.orders: column placed_at holds timestamptz: the manifest does not record the source's TimeZone",
+          ],
+        );
       } finally {
         await upload(stack, `${dir}/manifest.json`, manifest);
       }
@@ -464,6 +491,8 @@ Deno.test("restore drill of an older source: PostgreSQL 15 restored into the Pos
     assert.equal(report.deep_check, true);
     assert.equal(report.restored.rows, 6656);
     assert.match(report.scratch.server_version, /^18\./);
+    assert.deepEqual(report.values.compared_by_count_only, []);
+    assert.equal(report.values.rows_by_value, 6656);
     // Every table's count and the large objects, read back with count(*) from the scratch.
     const restored = await rowCounts(scratch);
     for (const db of [...stack.databases, "postgres"]) {
