@@ -17,7 +17,7 @@ import {
   settingStatements,
   SOURCE_SETTINGS,
 } from "./dump_settings.ts";
-import { reasonOf, type Sql, withDatabase } from "./pg_client.ts";
+import { listDatabases, reasonOf, type Sql, withDatabase } from "./pg_client.ts";
 import { quoteIdent, splitQualifiedName } from "./pg_ident.ts";
 import type { PgConnection } from "./pg_tools.ts";
 
@@ -68,9 +68,14 @@ export async function checkValues(
     largeObjects: 0,
     diffs: [] as string[],
   };
+  const present = new Set(await listDatabases(conn));
   for (const [db, want] of Object.entries(expected)) {
     if (Object.keys(want.tables).length === 0 && want.largeObjects.count === 0) continue;
     signal?.throwIfAborted();
+    if (!present.has(db)) {
+      result.diffs.push(`database ${db} is missing`);
+      continue;
+    }
     await checkDatabase(conn, db, want, settings?.[db], result, signal);
   }
   return result;

@@ -7,6 +7,7 @@
  * - (c) the backup program (`backup.ts` as its task runs it), sampling its peak RSS
  * - (d) pg_dumpall through a pass-through TransformStream vs through DumpStatsStream, in this
  *   process, to price the manifest's row counting
+ * - (d') the same chunks through DumpStatsStream with value digests (the drill's parser)
  * - (e) the drill's restore phase vs a raw `aws s3 cp - | zstd -dc | psql`, each into a fresh
  *   PostgreSQL 18 scratch
  *
@@ -78,6 +79,10 @@ interface SizeResult {
   count_in_memory_dumpstats_s: number;
   count_in_memory_dumpstats_mib_per_s: number;
   count_in_memory_overhead_pct_of_backup: number;
+  digest_in_memory_mib_per_s: number;
+  value_check_s: number;
+  value_check_pct_of_restore: number;
+  rows_per_second_by_value: number;
   drill_restore_s: number;
   raw_restore_s: number;
   restore_ratio: number;
@@ -166,17 +171,21 @@ async function measureSize(
   say(`${targetMiB} MiB: (d) the same chunks from memory, pass-through vs DumpStatsStream`);
   let memPass: StreamPass;
   let memStats: StreamPass;
+  let memDigest: StreamPass;
   {
     const chunks: Uint8Array[] = [];
     await timeDumpThrough(PG_DUMPALL, sourceEnv, new TransformStream(), chunks);
     const memPasses: StreamPass[] = [];
     const memCounted: StreamPass[] = [];
+    const memDigested: StreamPass[] = [];
     for (let round = 0; round < 2; round++) {
       memPasses.push(await timeInMemory(chunks, new TransformStream()));
       memCounted.push(await timeInMemory(chunks, new DumpStatsStream()));
+      memDigested.push(await timeInMemory(chunks, new DumpStatsStream({ digests: true })));
     }
     memPass = fastest(memPasses[0]!, memPasses[1]!);
     memStats = fastest(memCounted[0]!, memCounted[1]!);
+    memDigest = fastest(memDigested[0]!, memDigested[1]!);
     chunks.length = 0;
   }
 
@@ -217,6 +226,7 @@ async function measureSize(
   let report: {
     phases_ms: Record<string, number>;
     restored: { rows: number; rows_per_second_verified: number };
+    values: { rows_by_value: number; rows_per_second_by_value: number };
   };
   {
     await using scratch = await startPostgres({
@@ -309,6 +319,13 @@ async function measureSize(
     drill_rows_per_second_verified: report.restored.rows_per_second_verified,
     drill_phases_ms: report.phases_ms,
     drill_rows: report.restored.rows,
+    digest_in_memory_mib_per_s: round(memDigest.bytes / MiB / memDigest.seconds, 0),
+    value_check_s: round((report.phases_ms.verify ?? NaN) / 1000),
+    value_check_pct_of_restore: round(
+      ((report.phases_ms.verify ?? NaN) / (report.phases_ms.restore ?? NaN)) * 100,
+      1,
+    ),
+    rows_per_second_by_value: report.values.rows_per_second_by_value,
   };
 }
 
@@ -355,6 +372,16 @@ function table(results: SizeResult[]): string {
     ["(e) raw aws|zstd -dc|psql s", (r) => r.raw_restore_s.toFixed(2)],
     ["drill restore / raw", (r) => r.restore_ratio.toFixed(3)],
     ["rows/s verified (drill report)", (r) => String(r.drill_rows_per_second_verified)],
+    [
+      "(d') in memory: parser with value digests MiB/s",
+      (r) => String(r.digest_in_memory_mib_per_s),
+    ],
+    ["(e) value check (verify phase) s", (r) => r.value_check_s.toFixed(2)],
+    [
+      "value check % of drill restore (target ≤ 30)",
+      (r) => r.value_check_pct_of_restore.toFixed(1),
+    ],
+    ["rows/s verified by value", (r) => String(r.rows_per_second_by_value)],
   ];
   const heads = ["", ...results.map((r) => `${r.target_mib} MiB target`)];
   const body = rows.map(([label, cell]) => [label, ...results.map(cell)]);
