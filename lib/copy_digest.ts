@@ -161,6 +161,11 @@ export class CopyDigest {
     return this.#rows;
   }
 
+  /** Bytes of a line begun but not yet ended by a newline. */
+  get pendingBytes(): number {
+    return this.#partial.length;
+  }
+
   /** The digest: 16 lowercase hex digits. */
   hex(): string {
     return this.#s1.toString(16).padStart(8, "0") + this.#s2.toString(16).padStart(8, "0");

@@ -242,10 +242,14 @@ export class DumpParser {
   /** Ends the script: a last line without a newline still counts, as for psql. */
   end(): void {
     if (this.#inData) {
-      const partial = this.#blockDigest
-        ? this.#blockDigest.update(new Uint8Array([NL]), 0, true) === -1
-        : this.#lineLen > 0;
-      if (!this.#blockDigest && partial) this.#blockRows++;
+      // psql sends a last line without its newline as data too.
+      if (this.#blockDigest) {
+        if (this.#blockDigest.pendingBytes > 0) {
+          this.#blockDigest.update(new Uint8Array([NL]), 0, true);
+        }
+      } else if (this.#lineLen > 0) {
+        this.#blockRows++;
+      }
       this.#finishBlock();
       return;
     }

@@ -365,3 +365,24 @@ Deno.test("parseCopyStatement() reads names, quoted columns and options", () => 
   assert.equal(parseCopyStatement("COPY public.t (a FROM stdin;"), undefined);
   assert.equal(parseCopyStatement("COPY a.b.c FROM stdin;"), undefined);
 });
+
+Deno.test("DumpParser at the end of a script inside COPY data counts a last line without newline, and no more", () => {
+  for (const digests of [false, true]) {
+    for (
+      const [script, rows] of [["COPY public.t (a) FROM stdin;\n1\n2", 2], [
+        "COPY public.t (a) FROM stdin;\n1\n2\n",
+        2,
+      ]] as const
+    ) {
+      const parser = new DumpParser({ digests });
+      parser.push(encoder.encode(script));
+      parser.end();
+      assert.equal(parser.counts()[""]?.tables["public.t"], rows, `${JSON.stringify(script)}`);
+      if (digests) {
+        const d = new CopyDigest();
+        d.update(encoder.encode("1\n2\n"));
+        assert.equal(parser.values()[""]?.tables["public.t"]?.digest, d.hex());
+      }
+    }
+  }
+});
