@@ -155,6 +155,9 @@ export class CopyDigest {
   #s2 = 0;
   #rows = 0;
   #partial = new StreamHash();
+  // One view per underlying buffer: a client that hands over one row per chunk (subarrays of
+  // its socket buffer) must not cost a DataView per row.
+  #view: DataView | undefined;
 
   /** Lines hashed so far. */
   get rows(): number {
@@ -207,7 +210,9 @@ export class CopyDigest {
     let s1 = this.#s1;
     let s2 = this.#s2;
     let rows = this.#rows;
-    const view = new DataView(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    if (this.#view?.buffer !== chunk.buffer) this.#view = new DataView(chunk.buffer);
+    const view = this.#view!;
+    const base = chunk.byteOffset;
     let found = -1;
     // Whole lines, hashed in place: no copy, no allocation per row.
     while (pos < end) {
@@ -228,8 +233,8 @@ export class CopyDigest {
       let h2 = SEED2;
       let i = pos;
       for (const last = nl - 8; i <= last; i += 8) {
-        let k1 = view.getInt32(i, true);
-        let k2 = view.getInt32(i + 4, true);
+        let k1 = view.getInt32(base + i, true);
+        let k2 = view.getInt32(base + i + 4, true);
         k1 = Math.imul(k1, C1);
         k1 = (k1 << 15) | (k1 >>> 17);
         h1 ^= Math.imul(k1, C2);

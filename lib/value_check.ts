@@ -117,91 +117,141 @@ async function checkDatabase(
   }
   const tables = Object.entries(want.tables);
   if (tables.length === 0) return;
-  await withDatabase(conn, db, async (sql) => {
-    // What each column's text depends on, and whether the table is partitioned.
-    const shapes = await tableShapes(sql, tables.map(([key]) => key));
-    // The dumping session's settings; a setting the scratch cannot take, or one not recorded,
-    // leaves the types it shapes unrenderable.
-    const unavailable = new Map<string, string>();
-    const session: SessionSettings = { ...PG_DUMP_FIXED, ...(recorded ?? {}) };
-    for (const name of Object.keys(SOURCE_SETTINGS)) {
-      if (recorded?.[name] === undefined) {
-        unavailable.set(name, `the manifest does not record the source's ${name}`);
+  // What each column's text depends on, and whether the table is partitioned.
+  const shapes = await withDatabase(conn, db, (sql) => tableShapes(sql, tables.map(([k]) => k)));
+  // Outcomes by the table's place in the dump, so the result's order does not depend on timing.
+  const outcomes: Outcome[] = [];
+  let next = 0;
+  const worker = () =>
+    withDatabase(conn, db, async (sql) => {
+      const unavailable = await renderLikeTheDump(sql, recorded, want.encoding);
+      for (let i = next++; i < tables.length; i = next++) {
+        signal?.throwIfAborted();
+        const [key, table] = tables[i]!;
+        outcomes[i] = await checkTable(sql, key, table, shapes.get(key), unavailable);
       }
+    });
+  // Two sessions: the server renders one table while this process hashes the other's rows.
+  await Promise.all(
+    Array.from({ length: Math.min(VALUE_CHECK_SESSIONS, tables.length) }, worker),
+  );
+  for (const [i, outcome] of outcomes.entries()) {
+    const key = tables[i]![0];
+    if (outcome.countOnly !== undefined) {
+      result.byCountOnly.push({ database: db, table: key, reason: outcome.countOnly });
+      continue;
     }
-    for (const [name, statement] of settingStatements(session)) {
-      try {
-        await sql.unsafe(statement);
-      } catch (err) {
-        unavailable.set(
-          name,
-          `the scratch server cannot set ${name} to '${session[name]}' as the source had it: ${
-            reasonOf(err)
-          }`,
-        );
-      }
+    if (outcome.diff !== undefined) result.diffs.push(`${db}: ${outcome.diff}`);
+    if (outcome.rows !== undefined) {
+      result.byValue.push(`${db}: ${key}`);
+      result.rows += outcome.rows;
     }
-    await sql.unsafe("SELECT pg_catalog.set_config('search_path', '', false)");
-    await sql.unsafe("SET row_security = off");
-    await sql.unsafe(`SET client_encoding = '${want.encoding.replaceAll("'", "''")}'`);
+  }
+}
 
-    for (const [key, table] of tables) {
-      signal?.throwIfAborted();
-      const shape = shapes.get(key);
-      const name = `${db}: ${key}`;
-      if (!shape) {
-        result.diffs.push(`${db}: table ${key} is missing`);
-        continue;
-      }
-      const countOnly = (reason: string) =>
-        result.byCountOnly.push({ database: db, table: key, reason });
-      if (table.notComparable) {
-        countOnly(table.notComparable);
-        continue;
-      }
-      const missing = table.columns.filter((c) => !shape.columns.has(c));
-      if (missing.length > 0) {
-        result.diffs.push(
-          `${db}: table ${key} has no column ${missing.map(quoteIdent).join(", ")}`,
-        );
-        continue;
-      }
-      const blocked = blockingSetting(table.columns, shape, unavailable);
-      if (blocked) {
-        countOnly(blocked);
-        continue;
-      }
-      const cols = table.columns.map(quoteIdent).join(", ");
-      const [schema, rel] = splitQualifiedName(key)!;
-      const target = `${quoteIdent(schema)}.${quoteIdent(rel)}`;
-      // A partitioned table appears in a dump made with --load-via-partition-root: its rows are
-      // its partitions' rows.
-      const query = shape.partitioned
-        ? `COPY (SELECT ${cols} FROM ${target}) TO STDOUT`
-        : `COPY ${target} (${cols}) TO STDOUT`;
-      const digest = new CopyDigest();
-      const stream = await sql.unsafe(query).readable();
-      try {
-        for await (const chunk of stream) digest.update(chunk as Uint8Array);
-      } finally {
-        // postgres.js 3.4.7 pauses its socket when a push fills the stream's buffer and resumes
-        // it only from the stream's read(); when that push was the COPY's last, nothing reads
-        // again and the next query would wait forever. Resume it the way read() does.
-        (stream as unknown as { _read?: () => void })._read?.();
-      }
-      result.byValue.push(name);
-      result.rows += digest.rows;
-      if (digest.rows !== table.rows) {
-        result.diffs.push(
-          `${db}: table ${key} has ${digest.rows} rows, the backup has ${table.rows}`,
-        );
-      } else if (digest.hex() !== table.digest) {
-        result.diffs.push(
-          `${db}: table ${key} has the backup's ${table.rows} rows but different values`,
-        );
-      }
+/** Sessions per database that render tables at once. */
+const VALUE_CHECK_SESSIONS = 2;
+
+/** One table's verdict: compared (rows), count only (why), and/or a difference. */
+interface Outcome {
+  rows?: number;
+  countOnly?: string;
+  diff?: string;
+}
+
+/**
+ * Puts a session in the state pg_dump's was: the recorded settings (or pg_dump's fixed ones),
+ * an empty search_path, row_security off, the dump's client_encoding.
+ *
+ * @returns the settings that could not be applied or were not recorded, each with the reason
+ */
+async function renderLikeTheDump(
+  sql: Sql,
+  recorded: SessionSettings | undefined,
+  encoding: string,
+): Promise<Map<string, string>> {
+  const unavailable = new Map<string, string>();
+  const session: SessionSettings = { ...PG_DUMP_FIXED, ...(recorded ?? {}) };
+  for (const name of Object.keys(SOURCE_SETTINGS)) {
+    if (recorded?.[name] === undefined) {
+      unavailable.set(name, `the manifest does not record the source's ${name}`);
     }
-  });
+  }
+  for (const [name, statement] of settingStatements(session)) {
+    try {
+      await sql.unsafe(statement);
+    } catch (err) {
+      unavailable.set(
+        name,
+        `the scratch server cannot set ${name} to '${session[name]}' as the source had it: ${
+          reasonOf(err)
+        }`,
+      );
+    }
+  }
+  await sql.unsafe("SELECT pg_catalog.set_config('search_path', '', false)");
+  await sql.unsafe("SET row_security = off");
+  await sql.unsafe(`SET client_encoding = '${encoding.replaceAll("'", "''")}'`);
+  return unavailable;
+}
+
+async function checkTable(
+  sql: Sql,
+  key: string,
+  table: DumpValues[string]["tables"][string],
+  shape: TableShape | undefined,
+  unavailable: Map<string, string>,
+): Promise<Outcome> {
+  if (!shape) return { diff: `table ${key} is missing` };
+  if (table.notComparable) return { countOnly: table.notComparable };
+  const missing = table.columns.filter((c) => !shape.columns.has(c));
+  if (missing.length > 0) {
+    return { diff: `table ${key} has no column ${missing.map(quoteIdent).join(", ")}` };
+  }
+  const blocked = blockingSetting(table.columns, shape, unavailable);
+  if (blocked) return { countOnly: blocked };
+  const cols = table.columns.map(quoteIdent).join(", ");
+  const [schema, rel] = splitQualifiedName(key)!;
+  const target = `${quoteIdent(schema)}.${quoteIdent(rel)}`;
+  // A partitioned table appears in a dump made with --load-via-partition-root: its rows are its
+  // partitions' rows.
+  const query = shape.partitioned
+    ? `COPY (SELECT ${cols} FROM ${target}) TO STDOUT`
+    : `COPY ${target} (${cols}) TO STDOUT`;
+  const digest = await copyDigest(sql, query);
+  if (digest.rows !== table.rows) {
+    return {
+      rows: digest.rows,
+      diff: `table ${key} has ${digest.rows} rows, the backup has ${table.rows}`,
+    };
+  }
+  if (digest.hex() !== table.digest) {
+    return {
+      rows: digest.rows,
+      diff: `table ${key} has the backup's ${table.rows} rows but different values`,
+    };
+  }
+  return { rows: digest.rows };
+}
+
+/** Runs a COPY ... TO STDOUT and digests its lines as they arrive. */
+async function copyDigest(sql: Sql, query: string): Promise<CopyDigest> {
+  const digest = new CopyDigest();
+  const stream = await sql.unsafe(query).readable();
+  try {
+    // A plain listener: no promise per row (the server sends one message per row).
+    await new Promise<void>((resolve, reject) => {
+      stream.on("data", (chunk: Uint8Array) => digest.update(chunk));
+      stream.once("end", resolve);
+      stream.once("error", reject);
+    });
+  } finally {
+    // postgres.js 3.4.7 pauses its socket when a push fills the stream's buffer and resumes it
+    // only from the stream's read(); when that push was the COPY's last, nothing reads again and
+    // the next query would wait forever. Resume it the way read() does.
+    (stream as unknown as { _read?: () => void })._read?.();
+  }
+  return digest;
 }
 
 interface TableShape {
