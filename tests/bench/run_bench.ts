@@ -83,6 +83,7 @@ interface SizeResult {
   value_check_s: number;
   value_check_pct_of_restore: number;
   rows_per_second_by_value: number;
+  copy_out_floor_s: number;
   drill_restore_s: number;
   raw_restore_s: number;
   restore_ratio: number;
@@ -223,6 +224,7 @@ async function measureSize(
 
   // (e) The drill's restore vs the raw pipe, each into a fresh PostgreSQL 18 scratch.
   say(`${targetMiB} MiB: (e) restore_drill.ts into a fresh PostgreSQL 18`);
+  let copyFloor: { seconds: number } = { seconds: NaN };
   let report: {
     phases_ms: Record<string, number>;
     restored: { rows: number; rows_per_second_verified: number };
@@ -253,6 +255,17 @@ async function measureSize(
       throw new Error(`restore_drill.ts failed (exit ${drill.code}): ${drill.stderr.slice(-2000)}`);
     }
     report = lineWith(drill.lines, "drill report").report as typeof report;
+    // The value check's floor: the server rendering every table with COPY TO, into /dev/null.
+    say(`${targetMiB} MiB: (e) psql COPY ... TO STDOUT > /dev/null of every table (floor)`);
+    copyFloor = await timeShell(
+      "copy floor",
+      `for db in ${BENCH_DATABASES.join(" ")}; do
+         for t in $(${PSQL} -X -Atd "$db" -c "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables WHERE schemaname = 'public'"); do
+           ${PSQL} -X -q -d "$db" -c "COPY $t TO STDOUT" > /dev/null
+         done
+       done`,
+      pgShellEnv(scratch),
+    );
   }
   say(`${targetMiB} MiB: (e) raw aws s3 cp - | zstd -dc | psql into a fresh PostgreSQL 18`);
   let raw: { seconds: number };
@@ -326,6 +339,7 @@ async function measureSize(
       1,
     ),
     rows_per_second_by_value: report.values.rows_per_second_by_value,
+    copy_out_floor_s: round(copyFloor.seconds),
   };
 }
 
@@ -382,6 +396,7 @@ function table(results: SizeResult[]): string {
       (r) => r.value_check_pct_of_restore.toFixed(1),
     ],
     ["rows/s verified by value", (r) => String(r.rows_per_second_by_value)],
+    ["(e) floor: psql COPY TO /dev/null, every table s", (r) => r.copy_out_floor_s.toFixed(2)],
   ];
   const heads = ["", ...results.map((r) => `${r.target_mib} MiB target`)];
   const body = rows.map(([label, cell]) => [label, ...results.map(cell)]);
