@@ -267,7 +267,7 @@ interface TableShape {
 async function tableShapes(sql: Sql, keys: string[]): Promise<Map<string, TableShape>> {
   const pairs = keys.map((k) => splitQualifiedName(k)).filter((p) => p !== undefined);
   const rows = await sql<
-    { schema: string; name: string; kind: string; column: string; leaves: string[] }[]
+    { schema: string; name: string; kind: string; column: string; leaves: string }[]
   >`
     WITH RECURSIVE wanted AS (
       SELECT * FROM json_to_recordset(${
@@ -298,9 +298,9 @@ async function tableShapes(sql: Sql, keys: string[]): Promise<Map<string, TableS
       WHERE w.depth < 32
     )
     SELECT c.schema, c.name, c.kind, c.column,
-           coalesce(array_agg(DISTINCT w.t::regtype::text)
+           coalesce(json_agg(DISTINCT w.t::regtype::text)
              FILTER (WHERE w.t IN ('timestamptz'::regtype, 'bytea'::regtype, 'money'::regtype)),
-             '{}') AS leaves
+             '[]')::text AS leaves
     FROM cols c LEFT JOIN walk w ON w.root = c.root
     GROUP BY 1, 2, 3, 4`;
   const shapes = new Map<string, TableShape>();
@@ -311,7 +311,8 @@ async function tableShapes(sql: Sql, keys: string[]): Promise<Map<string, TableS
       shape = { partitioned: r.kind === "p", columns: new Map() };
       shapes.set(key, shape);
     }
-    shape.columns.set(r.column, r.leaves);
+    // JSON text, not an array: postgres.js parses arrays only when it has fetched their types.
+    shape.columns.set(r.column, JSON.parse(r.leaves) as string[]);
   }
   return shapes;
 }
