@@ -113,3 +113,17 @@ Deno.test("RoleFilterStream.dropped never shows the password", async () => {
   assert.deepEqual(dropped, ["ALTER ROLE postgres WITH LOGIN PASSWORD '<redacted>';"]);
   assert.ok(!dropped.join("\n").includes("deadbeef"));
 });
+
+Deno.test("RoleFilterStream keeps a scratch superuser named user, which pg_dumpall quotes as a keyword", async () => {
+  const script = 'CREATE ROLE "user";\nALTER ROLE "user" WITH SUPERUSER LOGIN PASSWORD \'x\';\n' +
+    'CREATE ROLE "User";\nCREATE ROLE username;\nALTER ROLE "user" SET search_path TO app;\n';
+  const { text, dropped } = await filter("user", chunked(encoder.encode(script), 3));
+  assert.equal(
+    text,
+    'CREATE ROLE "User";\nCREATE ROLE username;\nALTER ROLE "user" SET search_path TO app;\n',
+  );
+  assert.deepEqual(dropped, [
+    'CREATE ROLE "user";',
+    "ALTER ROLE \"user\" WITH SUPERUSER LOGIN PASSWORD '<redacted>';",
+  ]);
+});
