@@ -26,6 +26,7 @@ import { checkLifecycle, prune, removeStaleLeftovers } from "./retention.ts";
 import type { S3Store } from "./s3_store.ts";
 import { VERSION } from "./version.ts";
 import type { ProgramContext } from "./main.ts";
+import { runTripwire } from "./monitor/tripwire.ts";
 
 /** What a backup needs besides its settings; `now` can be fixed in tests. */
 export type BackupContext = ProgramContext & { readonly now?: () => Date };
@@ -37,6 +38,9 @@ export interface BackupSummary {
   readonly dumpBytes: number;
   readonly sha256: string;
   readonly rows: number;
+  readonly tables: number;
+  /** Tables the tripwire found shrunk since the previous backup; undefined if it could not run. */
+  readonly tablesShrunk: number | undefined;
   readonly durationMs: number;
 }
 
@@ -122,6 +126,13 @@ export async function runBackup(
     await store.remove(staged);
     staged.length = 0;
 
+    // Tripwire: tables that disappeared or shrank since the previous backup warn, never fail.
+    const tablesShrunk = await runTripwire(store, {
+      prefix: config.s3Prefix,
+      dir: keys.dir,
+      counts: streamed.counts,
+      percent: config.shrinkWarnPercent,
+    }, log);
     const sum = totals(streamed.counts);
     const summary: BackupSummary = {
       key: keys.data,
@@ -129,6 +140,8 @@ export async function runBackup(
       dumpBytes: streamed.dumpBytes,
       sha256: streamed.sha256,
       rows: sum.rows,
+      tables: sum.tables,
+      tablesShrunk,
       durationMs: Math.round(performance.now() - t0),
     };
     if (config.prune) {
