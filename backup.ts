@@ -29,6 +29,7 @@ export function main(args: string[], env: Record<string, string>): Promise<numbe
       name: "backup",
       summary: SUMMARY,
       settings: BACKUP_SETTINGS,
+      credentialsSecret: "postgres-backup-s3-credentials",
       // --prune-only is no backup: no metrics, no check-in.
       reportAs: (config) => config.pruneOnly ? undefined : PUSH_JOBS.backup,
       run: async (config, ctx) => {

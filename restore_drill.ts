@@ -29,6 +29,7 @@ export function main(args: string[], env: Record<string, string>): Promise<numbe
       name: "restore-drill",
       summary: SUMMARY,
       settings: DRILL_SETTINGS,
+      credentialsSecret: "postgres-restore-drill-s3-credentials",
       reportAs: () => PUSH_JOBS.drill,
       run: async (config, ctx) => {
         const report = await runDrill(config, ctx);

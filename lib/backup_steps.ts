@@ -4,15 +4,15 @@
  *
  * @module
  */
-import { keysForDate, runTempDir } from "./backup_keys.ts";
+import { keysForDate, runTempDir, withSlash } from "./backup_keys.ts";
 import { ChecksumStream, sha256Line } from "./checksum.ts";
 import type { BackupConfig } from "./config.ts";
 import { DumpStatsStream } from "./dump_stream.ts";
-import { PreflightError, StoppedError, StoreError } from "./errors.ts";
+import { PreflightError, StoreError, ToolboxError } from "./errors.ts";
 import type { Log } from "./log.ts";
 import { type Manifest, MANIFEST_FORMAT, totals } from "./manifest.ts";
 import { reasonOf, serverVersionNum } from "./pg_client.ts";
-import { assertChildrenSucceeded, type RunningChild, spawnChild } from "./pipeline.ts";
+import { Pipeline } from "./pipeline.ts";
 import {
   CLIENT_HINT,
   dumpallSpec,
@@ -23,7 +23,10 @@ import {
   zstdCompressSpec,
 } from "./pg_tools.ts";
 import { checkLifecycle, prune, removeStaleLeftovers } from "./retention.ts";
-import type { S3Store } from "./s3_store.ts";
+import { Staged } from "./s3/staged.ts";
+import type { S3Store } from "./s3/store.ts";
+import { uploadSegments } from "./s3/upload.ts";
+import { graceAfter } from "./signals.ts";
 import { VERSION } from "./version.ts";
 import type { ProgramContext } from "./main.ts";
 import { runTripwire } from "./monitor/tripwire.ts";
@@ -46,6 +49,13 @@ export interface BackupSummary {
 
 const DATA_TYPE = "application/zstd";
 const MiB = 1024 * 1024;
+/** A commit under way when SIGTERM arrives may go on this long (the Job's grace is 60 s). */
+const COMMIT_GRACE_MS = 30_000;
+
+const DUMP_HINT =
+  "check the source server's log (did it restart or run out of connections?) and PGHOST/PGPASSWORD, then run the job again";
+const ZSTD_HINT =
+  "check the pod's memory limit (an OOM kill ends zstd) and ZSTD_LEVEL/ZSTD_THREADS, then run the job again";
 
 /**
  * Runs the backup (or, with `pruneOnly`, only the prune).
@@ -59,7 +69,7 @@ export async function runBackup(
   const now = ctx.now ?? (() => new Date());
   const { store, log } = ctx;
   if (config.pruneOnly) {
-    await store.checkBucket();
+    await store.checkBucket(withSlash(config.s3Prefix));
     await prune(store, config.s3Prefix, config.retentionDays, now(), config.dryRun, log);
     return undefined;
   }
@@ -73,7 +83,7 @@ export async function runBackup(
   };
 
   // Preflight: tools, bucket, source server and versions, before anything is uploaded.
-  const versions = await preflight(ctx, source);
+  const versions = await preflight(ctx, source, config.s3Prefix);
   await Promise.all([
     checkLifecycle(store, config.s3Prefix, config.retentionDays, config.applyLifecycle, log),
     removeStaleLeftovers(store, config.s3Prefix, config.staleUploadHours, started, log),
@@ -83,12 +93,13 @@ export async function runBackup(
   // Stream: pg_dumpall → (count rows) → zstd → (sha256) → staged multipart upload.
   const keys = keysForDate(config.s3Prefix, started, config.timeZone);
   const tempDir = runTempDir(config.s3Prefix, started);
-  const staged: string[] = [];
+  const staged = new Staged();
   try {
-    const streamed = await streamDump(config, ctx, source, `${tempDir}full.sql.zst`);
-    staged.push(...streamed.segments.map((s) => s.key));
+    const streamed = await streamDump(config, ctx, source, `${tempDir}full.sql.zst`, staged);
 
     // Commit: server-side copies to the final keys; manifest.json last marks it complete.
+    // The data is uploaded: a SIGTERM now lets the commit finish, within the grace period.
+    const commitStore = store.withSignal(graceAfter(ctx.signal, COMMIT_GRACE_MS));
     const finished = now();
     const metadata = { sha256: streamed.sha256, "dump-bytes": String(streamed.dumpBytes) };
     const manifest: Manifest = {
@@ -104,28 +115,33 @@ export async function runBackup(
       sha256: streamed.sha256,
       databases: streamed.counts,
     };
-    const small: [string, string, string][] = [
-      [keys.sha256, sha256Line(streamed.sha256), "text/plain"],
-      [keys.manifest, JSON.stringify(manifest, null, 2) + "\n", "application/json"],
-    ];
-    const temps = small.map(([finalKey]) => tempDir + finalKey.slice(keys.dir.length));
-    staged.push(...temps);
+    const small = [
+      { key: keys.sha256, body: sha256Line(streamed.sha256), type: "text/plain" },
+      {
+        key: keys.manifest,
+        body: JSON.stringify(manifest, null, 2) + "\n",
+        type: "application/json",
+      },
+    ].map((o) => ({ ...o, temp: tempDir + o.key.slice(keys.dir.length) }));
     // Stage the small objects while the data is copied; then the .sha256, and manifest.json last.
     await Promise.all([
-      store.compose(keys.data, streamed.segments, metadata, DATA_TYPE),
-      ...small.map(([, body, type], i) => store.putSmall(temps[i]!, body, type)),
+      commitStore.compose(keys.data, streamed.segments, metadata, DATA_TYPE),
+      ...small.map(async (o) => {
+        staged.objects.add(o.temp);
+        await commitStore.putSmall(o.temp, o.body, o.type);
+      }),
     ]);
     log.info("commit", "data object written", { key: keys.data, bytes: streamed.compressedBytes });
-    for (const [i, [finalKey, , type]] of small.entries()) {
-      await store.copy(temps[i]!, finalKey, {}, type);
+    for (const o of small) {
+      await commitStore.copy(o.temp, o.key, {}, o.type, new TextEncoder().encode(o.body).length);
     }
     log.info("commit", "sha256 and manifest written", {
       sha256_key: keys.sha256,
       manifest_key: keys.manifest,
     });
-    await store.remove(staged);
-    staged.length = 0;
 
+    // The backup is committed: what cannot be tidied now is a warning, not a failure.
+    await removeStaged(staged, store, tempDir, log, true);
     // Tripwire: tables that disappeared or shrank since the previous backup warn, never fail.
     const tablesShrunk = await runTripwire(store, {
       prefix: config.s3Prefix,
@@ -160,7 +176,7 @@ export async function runBackup(
     });
     return summary;
   } catch (err) {
-    await cleanupRun(store, tempDir, staged, log);
+    await removeStaged(staged, store, tempDir, log, false);
     throw err;
   }
 }
@@ -168,12 +184,13 @@ export async function runBackup(
 async function preflight(
   ctx: BackupContext,
   source: PgConnection,
+  prefix: string,
 ): Promise<{ server: string; pgDumpall: string }> {
   // All checks at once; failures are reported in a fixed order: tools, bucket, source.
   const [dumpallR, zstdR, bucketR, serverR] = await Promise.allSettled([
     toolVersion("pg_dumpall", ctx.childEnv),
     toolVersion("zstd", ctx.childEnv),
-    ctx.store.checkBucket(),
+    ctx.store.checkBucket(withSlash(prefix)),
     serverVersionNum(source),
   ]);
   for (const r of [dumpallR, zstdR, bucketR]) if (r.status === "rejected") throw r.reason;
@@ -220,24 +237,16 @@ async function streamDump(
   ctx: BackupContext,
   source: PgConnection,
   stagingKey: string,
+  staged: Staged,
 ): Promise<Streamed> {
   const { log, store } = ctx;
-  const stop = new AbortController();
-  const onSignal = () => stop.abort(ctx.signal.reason);
-  ctx.signal.addEventListener("abort", onSignal, { once: true });
-
-  const dump = spawnChild("pg_dumpall", dumpallSpec(source, ctx.childEnv));
-  const zstd = spawnChild(
+  const run = new Pipeline(ctx.signal);
+  const dump = run.spawn("pg_dumpall", dumpallSpec(source, ctx.childEnv), DUMP_HINT);
+  const zstd = run.spawn(
     "zstd",
     zstdCompressSpec(config.zstdLevel, config.zstdThreads, ctx.childEnv),
+    ZSTD_HINT,
   );
-  const children: RunningChild[] = [dump, zstd];
-  // A child that fails on its own stops the rest at once.
-  for (const child of children) {
-    child.exited.then((exit) => {
-      if (exit.code !== 0 && !exit.stoppedByUs) stop.abort(new Error(`${child.name} failed`));
-    });
-  }
   const stats = new DumpStatsStream();
   const sum = new ChecksumStream();
   let uploaded = 0;
@@ -255,45 +264,28 @@ async function streamDump(
   }, config.progressSeconds * 1000);
 
   // pg_dumpall's output already arrives in 64 KiB blocks (see dumpallSpec).
-  const feed = dump.stdout!.pipeThrough(stats).pipeTo(zstd.stdin!, { signal: stop.signal });
-  const upload = store.uploadSegments(stagingKey, zstd.stdout!.pipeThrough(sum), {
-    partBytes: config.partSizeMiB * MiB,
-    segmentBytes: config.segmentSizeMiB * MiB,
-    contentType: DATA_TYPE,
-    signal: stop.signal,
-    onProgress: (bytes) => (uploaded = bytes),
-  });
-  feed.catch(() => stop.abort(new Error("feeding zstd failed")));
-  const [fed, stored] = await Promise.allSettled([feed, upload]);
+  run.track(
+    "pg_dumpall → zstd",
+    dump.stdout!.pipeThrough(stats).pipeTo(zstd.stdin!, { signal: run.signal }),
+  );
+  const upload = run.track(
+    "upload",
+    uploadSegments(store, stagingKey, zstd.stdout!.pipeThrough(sum), staged, {
+      partBytes: config.partSizeMiB * MiB,
+      segmentBytes: config.segmentSizeMiB * MiB,
+      contentType: DATA_TYPE,
+      signal: run.signal,
+      onProgress: (bytes) => (uploaded = bytes),
+    }),
+  );
+  await run.settle();
   clearInterval(progress);
-  ctx.signal.removeEventListener("abort", onSignal);
-  if (stop.signal.aborted) await Promise.all(children.map((c) => c.stop()));
-  await Promise.all(children.map((c) => c.exited));
+  run.throwIfFailed();
 
-  const result = stored.status === "fulfilled" ? stored.value : undefined;
-  try {
-    if (ctx.signal.aborted) {
-      throw ctx.signal.reason instanceof StoppedError
-        ? ctx.signal.reason
-        : new StoppedError("SIGTERM");
-    }
-    await assertChildrenSucceeded(
-      children,
-      (child) =>
-        child.name === "pg_dumpall"
-          ? "check the source server's log (did it restart or run out of connections?) and PGHOST/PGPASSWORD, then run the job again"
-          : "check the pod's memory and ephemeral-storage limits and ZSTD_LEVEL/ZSTD_THREADS, then run the job again",
-    );
-    if (stored.status === "rejected") throw stored.reason;
-    if (fed.status === "rejected") throw fed.reason;
-  } catch (err) {
-    if (result) await store.remove(result.segments.map((s) => s.key)).catch(() => {});
-    throw err;
-  }
-  if (!result || result.bytes !== sum.bytes) {
-    await store.remove(result?.segments.map((s) => s.key) ?? []).catch(() => {});
+  const result = (await upload)!;
+  if (result.bytes !== sum.bytes) {
     throw new StoreError(
-      `upload stored ${result?.bytes ?? 0} bytes but zstd wrote ${sum.bytes}`,
+      `upload stored ${result.bytes} bytes but zstd wrote ${sum.bytes}`,
       "check the S3 server's logs and free space, then run the job again",
       "SizeMismatch",
     );
@@ -318,24 +310,27 @@ async function streamDump(
   };
 }
 
-/** Removes this run's staged objects and aborts its open uploads; logs what it could not. */
-async function cleanupRun(
+/**
+ * Removes this run's staged objects and open uploads (bounded in time, whatever S3 does); names
+ * what is left for the next run's stale cleanup.
+ */
+async function removeStaged(
+  staged: Staged,
   store: S3Store,
   tempDir: string,
-  staged: readonly string[],
   log: Log,
+  committed: boolean,
 ): Promise<void> {
-  try {
-    for (const u of await store.listIncompleteUploads(tempDir)) {
-      await store.abortUpload(u.key, u.uploadId);
-    }
-    const leftovers = (await store.listObjects(tempDir)).map((o) => o.key);
-    await store.remove([...new Set([...staged, ...leftovers])]);
-  } catch (err) {
-    log.warn("cleanup", "could not remove this run's staged objects", {
-      temp_dir: tempDir,
-      error: err instanceof Error ? err.message : String(err),
-      hint: "the next run removes them once they are older than STALE_UPLOAD_HOURS",
-    });
-  }
+  const left = await staged.cleanUp(store, tempDir);
+  if (left.objects.length === 0 && left.uploads.length === 0) return;
+  const why = left.error instanceof ToolboxError ? `; ${left.error.hint}` : "";
+  log.warn("cleanup", "could not remove this run's staged objects", {
+    temp_dir: tempDir,
+    objects: left.objects,
+    uploads: left.uploads,
+    error: left.error instanceof Error ? left.error.message : String(left.error),
+    hint: `${
+      committed ? "the backup is committed" : "nothing was committed"
+    }; the next run removes these once they are older than STALE_UPLOAD_HOURS${why}`,
+  });
 }

@@ -126,6 +126,25 @@ const S3 = {
     secret: true,
     help: "S3 secret access key (the flag names a file holding it)",
   },
+  s3TimeoutSeconds: {
+    env: "S3_TIMEOUT_SECONDS",
+    flag: "s3-timeout-seconds",
+    kind: "int",
+    default: "60",
+    min: 1,
+    max: 3600,
+    help: "an S3 request that moves no byte for this long is abandoned and tried again",
+  },
+  s3Retries: {
+    env: "S3_RETRIES",
+    flag: "s3-retries",
+    kind: "int",
+    default: "5",
+    min: 0,
+    max: 100,
+    help:
+      "how many more times a request that failed transiently is tried (backoff 1 s doubling to 30 s, full jitter); no retry starts that could end more than 2 minutes (or two timeouts) after the first failure",
+  },
 } as const satisfies SettingsTable;
 
 const COMMON = {

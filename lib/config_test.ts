@@ -114,6 +114,8 @@ Deno.test("parseSettings() applies the defaults of the backup table", () => {
       s3Region: "us-east-1",
       accessKeyId: "backup-key-id",
       secretAccessKey: "s3cr3t-access-key",
+      s3TimeoutSeconds: 60,
+      s3Retries: 5,
       timeZone: "UTC",
       progressSeconds: 30,
       zstdLevel: 3,

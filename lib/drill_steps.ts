@@ -1,27 +1,25 @@
 /**
- * The restore drill, step by step: guard → find → wait → verify + restore (one pass) → smoke →
- * compare → report. It reports `sha256 OK`, `restore OK` and `smoke OK`, or fails with the
- * first thing that went wrong.
+ * The restore drill, step by step: guard → find → wait → verify and restore (one pass) → smoke →
+ * deep check → report. It reports `sha256 OK`, `restore OK` and `smoke OK`, or fails with the
+ * first thing that went wrong. A same-day backup committing during the drill is handled in one
+ * place, BackupFiles.
  *
  * @module
  */
-import { keysForDataKey } from "./backup_keys.ts";
-import { ChecksumStream, parseSha256Line } from "./checksum.ts";
+import { BackupFiles } from "./backup_files.ts";
+import { type BackupKeys, keysForDataKey, withSlash } from "./backup_keys.ts";
 import type { DrillConfig } from "./config.ts";
 import type { DumpCounts } from "./dump_stream.ts";
 import {
-  ChecksumMismatchError,
+  BackupUnreadableError,
+  PipelineError,
   PreflightError,
   RestoreError,
   SmokeError,
   StaleBackupError,
-  StoppedError,
-  StoreError,
-  ToolboxError,
 } from "./errors.ts";
 import { findNewestBackup } from "./find_backup.ts";
-import type { Log } from "./log.ts";
-import { compareCounts, type Manifest, parseManifest, totals } from "./manifest.ts";
+import { compareCounts, type Manifest, totals } from "./manifest.ts";
 import {
   countDatabase,
   listDatabases,
@@ -29,10 +27,10 @@ import {
   waitForServer,
   withDatabase,
 } from "./pg_client.ts";
-import { type RunningChild, spawnChild } from "./pipeline.ts";
-import { type PgConnection, psqlRestoreSpec, toolVersion, zstdDecompressSpec } from "./pg_tools.ts";
+import { type PgConnection, psqlRestoreSpec, toolVersion } from "./pg_tools.ts";
+import { restorePass } from "./restore_pass.ts";
 import { RoleFilterStream } from "./role_filter.ts";
-import type { S3Store } from "./s3_store.ts";
+import type { S3Store } from "./s3/store.ts";
 import { VERSION } from "./version.ts";
 import type { ProgramContext } from "./main.ts";
 
@@ -68,11 +66,10 @@ export interface DrillReport {
   readonly database_names: readonly string[];
 }
 
-/** How many times (a second apart) a drill re-reads a .sha256 that a same-day backup may be rewriting. */
-const SHA256_REREADS = 5;
-
 const SIDECAR_HINT =
   "check the scratch-postgres sidecar (kubectl -n apps logs <pod> -c scratch-postgres) and SCRATCH_PGHOST/SCRATCH_PGPORT/SCRATCH_PGPASSWORD";
+const PSQL_HINT =
+  "the scratch server must run the same PostgreSQL major and extensions as production; read the error above, fix the scratch image or the source, then drill again";
 
 /**
  * Whether a host is a loopback address: `localhost`, 127.0.0.0/8 or ::1. Names are not
@@ -92,25 +89,48 @@ export function isLoopbackHost(host: string): boolean {
  * @throws {ToolboxError} for the first failed step
  */
 export async function runDrill(config: DrillConfig, ctx: DrillContext): Promise<DrillReport> {
-  const now = ctx.now ?? (() => new Date());
-  const { store, log, signal } = ctx;
-  const phases: Record<string, number> = {};
-  const timed = async <T>(phase: string, fn: () => Promise<T>): Promise<T> => {
+  const drill = new Drill(config, ctx);
+  await guard(drill);
+  const found = await drill.phase("find", () => find(drill));
+  const scratchVersion = await drill.phase("wait", () => waitForScratch(drill, found.files));
+  const restored = await drill.phase("restore", () => verifyAndRestore(drill, found));
+  const names = await drill.phase("smoke", () => smoke(drill.scratch, config.expectedDatabases));
+  ctx.log.info("smoke", "smoke OK", { databases: names, expected: config.expectedDatabases });
+  const manifest = await found.files.manifestFor(restored.sha256);
+  const counted = await drill.phase("compare", () => deepCheck(drill, manifest));
+  return await report(drill, found, restored, scratchVersion, names, manifest, counted);
+}
+
+/** One drill's settings, context, scratch connection and phase timings. */
+class Drill {
+  readonly phases: Record<string, number> = {};
+  readonly scratch: PgConnection;
+  readonly now: () => Date;
+
+  constructor(readonly config: DrillConfig, readonly ctx: DrillContext) {
+    this.now = ctx.now ?? (() => new Date());
+    this.scratch = {
+      host: config.scratchHost,
+      port: config.scratchPort,
+      user: config.scratchUser,
+      password: config.scratchPassword,
+    };
+  }
+
+  /** Runs a step and records its duration under `phases_ms`. */
+  async phase<T>(name: string, fn: () => Promise<T>): Promise<T> {
     const t = performance.now();
     try {
       return await fn();
     } finally {
-      phases[phase] = Math.round(performance.now() - t);
+      this.phases[name] = Math.round(performance.now() - t);
     }
-  };
-  const scratch: PgConnection = {
-    host: config.scratchHost,
-    port: config.scratchPort,
-    user: config.scratchUser,
-    password: config.scratchPassword,
-  };
+  }
+}
 
-  // Guard: never restore into anything but a scratch server on this pod, unless told to.
+/** Guard: never restore into anything but a scratch server on this pod, unless told to. */
+async function guard(drill: Drill): Promise<void> {
+  const { config, ctx, scratch } = drill;
   if (!isLoopbackHost(scratch.host) && !config.allowRemoteScratch) {
     throw new PreflightError(
       `refusing to restore into scratch host "${scratch.host}": it is not a loopback address`,
@@ -121,133 +141,193 @@ export async function runDrill(config: DrillConfig, ctx: DrillContext): Promise<
     toolVersion("zstd", ctx.childEnv),
     toolVersion("psql", ctx.childEnv),
   ]);
-  await store.checkBucket();
-  log.info("preflight", "preflight OK", { zstd_version: zstd.version, psql_version: psql.version });
+  await ctx.store.checkBucket(withSlash(config.s3Prefix));
+  ctx.log.info("preflight", "preflight OK", {
+    zstd_version: zstd.version,
+    psql_version: psql.version,
+  });
+}
 
-  // Find the backup: the one asked for, or the newest complete one.
-  const found = await timed("find", () => findBackup(config, store, now()));
-  const keys = keysForDataKey(found.key);
-  const ageExact = (now().getTime() - found.lastModified.getTime()) / 3600_000;
+/** A backup chosen for the drill. */
+interface Found {
+  readonly key: string;
+  readonly size: number;
+  readonly lastModified: Date;
+  readonly ageHours: number;
+  readonly keys: BackupKeys;
+  readonly files: BackupFiles;
+}
+
+/** Find: the backup asked for, or the newest complete one, young enough; and its manifest. */
+async function find(drill: Drill): Promise<Found> {
+  const { config, ctx } = drill;
+  const data = await locate(config, ctx.store, drill.now());
+  const ageExact = (drill.now().getTime() - data.lastModified.getTime()) / 3600_000;
   const ageHours = Number(ageExact.toFixed(2));
-  log.info("find", "backup found", {
-    key: found.key,
-    bytes: found.size,
+  ctx.log.info("find", "backup found", {
+    key: data.key,
+    bytes: data.size,
     age_hours: ageHours,
-    last_modified: found.lastModified.toISOString(),
-    list_requests: found.listRequests,
+    last_modified: data.lastModified.toISOString(),
+    list_requests: data.listRequests,
   });
   if (!config.backupKey && ageExact > config.maxBackupAgeHours) {
     throw new StaleBackupError(
-      `backup stale: newest backup ${found.key} is ${
+      `backup stale: newest backup ${data.key} is ${
         ageHours.toFixed(1)
       } h old (max ${config.maxBackupAgeHours} h)`,
       "check the postgres-backup CronJob: kubectl -n apps get jobs, then the logs of its last Job",
     );
   }
-  let manifest = await readManifest(store, keys.manifest, log);
+  const keys = keysForDataKey(data.key);
+  const files = new BackupFiles(ctx.store, keys, config.sha256Key, ctx.log);
+  await files.readManifest();
+  return { ...data, ageHours, keys, files };
+}
 
-  // Wait for the scratch server, and make sure it is fresh.
-  const scratchVersion = await timed("wait", async () => {
-    const last = await waitForServer(scratch, config.scratchWaitSeconds, signal);
-    if (last !== undefined) {
-      throw new PreflightError(
-        `scratch PostgreSQL ${scratch.host}:${scratch.port} did not accept connections within ${config.scratchWaitSeconds} s: ${
-          reasonOf(last)
-        }`,
-        SIDECAR_HINT,
-      );
-    }
-    const existing = new Set(await listDatabases(scratch));
-    const clash = Object.keys(manifest?.databases ?? {}).filter((db) =>
-      db !== "postgres" && db !== "template1" && existing.has(db)
+/** Wait: the scratch server accepts connections and holds none of the backup's databases. */
+async function waitForScratch(drill: Drill, files: BackupFiles): Promise<string> {
+  const { config, ctx, scratch } = drill;
+  const last = await waitForServer(scratch, config.scratchWaitSeconds, ctx.signal);
+  if (last !== undefined) {
+    throw new PreflightError(
+      `scratch PostgreSQL ${scratch.host}:${scratch.port} did not accept connections within ${config.scratchWaitSeconds} s: ${
+        reasonOf(last)
+      }`,
+      SIDECAR_HINT,
     );
-    if (clash.length > 0) {
-      throw new RestoreError(
-        `scratch server ${scratch.host}:${scratch.port} already holds databases ${
-          clash.join(", ")
-        }`,
-        "a drill needs an empty scratch server; restart the sidecar (its data is an emptyDir) or point SCRATCH_PGPORT at a fresh one",
-      );
-    }
-    return await withDatabase(scratch, "postgres", async (sql) => {
-      const [row] = await sql<{ v: string }[]>`SELECT current_setting('server_version') AS v`;
-      return row?.v ?? "";
-    });
+  }
+  const existing = new Set(await listDatabases(scratch));
+  const clash = Object.keys(files.manifest?.databases ?? {}).filter((db) =>
+    db !== "postgres" && db !== "template1" && existing.has(db)
+  );
+  if (clash.length > 0) {
+    throw new RestoreError(
+      `scratch server ${scratch.host}:${scratch.port} already holds databases ${clash.join(", ")}`,
+      "a drill needs an empty scratch server; restart the sidecar (its data is an emptyDir) or point SCRATCH_PGPORT at a fresh one",
+    );
+  }
+  const version = await withDatabase(scratch, "postgres", async (sql) => {
+    const [row] = await sql<{ v: string }[]>`SELECT current_setting('server_version') AS v`;
+    return row?.v ?? "";
   });
-  log.info("wait", "scratch server ready", {
+  ctx.log.info("wait", "scratch server ready", {
     host: scratch.host,
     port: scratch.port,
-    server_version: scratchVersion,
+    server_version: version,
+  });
+  return version;
+}
+
+/**
+ * Verify and restore in one pass: S3 → sha256 → zstd -d → psql. The verdicts come in this
+ * order: the download (S3's error), the sha256 (a corrupt object explains any restore error),
+ * then zstd's or psql's own error.
+ */
+async function verifyAndRestore(
+  drill: Drill,
+  found: Found,
+): Promise<{ bytes: number; sha256: string }> {
+  const { config, ctx, scratch } = drill;
+  const { files, key } = found;
+  const expected = await files.expectedSha256();
+  await files.checkSize(found.size, async () => (await ctx.store.stat(key))?.size);
+  ctx.log.info("verify", "reading backup", { key, expected_sha256: expected });
+  const roles = new RoleFilterStream(config.scratchUser);
+  const pass = await restorePass({
+    store: ctx.store,
+    key,
+    log: ctx.log,
+    signal: ctx.signal,
+    childEnv: ctx.childEnv,
+    transforms: [roles],
+    sink: { name: "psql", spec: psqlRestoreSpec(scratch, ctx.childEnv), hint: PSQL_HINT },
+    progressSeconds: config.progressSeconds,
   });
 
-  // Verify and restore in one pass: S3 → sha256 → zstd -d → psql.
-  const expected = await readExpectedSha256(store, config.sha256Key ?? keys.sha256);
-  log.info("verify", "reading backup", { key: found.key, expected_sha256: expected });
-  if (manifest && manifest.compressed_bytes !== found.size) {
-    // A backup of the same day may be between writing the data and its manifest: look again.
-    await new Promise((resolve) => setTimeout(resolve, 2000));
-    const [again, stat] = await Promise.all([
-      readManifest(store, keys.manifest, log),
-      store.stat(found.key),
-    ]);
-    if (!again || !stat || again.compressed_bytes !== stat.size) {
-      log.error("verify", "backup truncated", {
-        key: found.key,
-        bytes: stat?.size ?? found.size,
-        manifest_bytes: again?.compressed_bytes ?? manifest.compressed_bytes,
-      });
-      throw new ChecksumMismatchError(
-        `backup truncated: ${found.key} has ${stat?.size ?? found.size} bytes, its manifest says ${
-          again?.compressed_bytes ?? manifest.compressed_bytes
-        }`,
-        "the object was cut short or replaced after the backup; drill the previous one with --key, check the S3 server, and take a fresh backup now",
-      );
-    }
-    manifest = again;
+  // Verify first: a corrupt download explains any restore error that follows.
+  const sha256 = pass.complete
+    ? await files.verdict(pass.sha256, expected, pass.carriedSha256, pass.bytes)
+    : undefined;
+  if (sha256 !== undefined) {
+    ctx.log.info("verify", "sha256 OK", { key, sha256, bytes: pass.bytes, resumes: pass.resumes });
   }
-  const restored = await timed(
-    "restore",
-    () =>
-      verifyAndRestore(config, ctx, scratch, found.key, config.sha256Key ?? keys.sha256, expected),
-  );
-
-  // Smoke: SELECT 1 and the expected databases; then the deep check against the manifest.
-  const names = await timed("smoke", () => smoke(scratch, config.expectedDatabases));
-  log.info("smoke", "smoke OK", { databases: names, expected: config.expectedDatabases });
-  let counted: DumpCounts | undefined;
-  if (manifest && manifest.sha256 !== restored.sha256) {
-    manifest = await readManifest(store, keys.manifest, log);
-    if (manifest && manifest.sha256 !== restored.sha256) {
-      throw new SmokeError(
-        `smoke FAILED: ${keys.manifest} describes another backup (sha256 ${manifest.sha256}, restored ${restored.sha256})`,
-        "a backup of the same day may have been written during the drill; run the drill again",
-      );
-    }
+  if (pass.failure) throw restoreFailure(pass.failure.error, key);
+  if (sha256 === undefined) {
+    // Unreachable: an incomplete read without a downstream failure is thrown by the pass.
+    throw new BackupUnreadableError(`cannot read ${key} to its end`, "run the drill again");
   }
-  if (manifest) {
-    counted = await timed("compare", () => compareWithManifest(scratch, manifest));
-    log.info(
-      "compare",
-      "deep check OK: every table has the rows the backup holds",
-      totals(counted),
-    );
-  } else {
-    log.warn("compare", "backup has no manifest.json; only the basic smoke checks ran", {
-      hint: "backups taken by backup-toolbox 0.1.0 or later have one",
+  if (roles.dropped.length > 0) {
+    ctx.log.info("restore", "kept the scratch superuser as it is", {
+      role: config.scratchUser,
+      skipped: roles.dropped,
     });
   }
+  ctx.log.info("restore", "restore OK", { key, bytes: pass.bytes, duration_ms: pass.durationMs });
+  return { bytes: pass.bytes, sha256 };
+}
 
+/** zstd's or psql's failure, in the operator's words. */
+function restoreFailure(error: unknown, key: string): unknown {
+  if (!(error instanceof PipelineError)) return error;
+  if (error.program === "zstd") {
+    return new RestoreError(
+      `restore FAILED: zstd could not decompress ${key}: ${
+        error.lastStderrLine || `exit code ${error.code}`
+      }`,
+      error.hint,
+    );
+  }
+  return new RestoreError(
+    `restore FAILED: psql stopped at the first error: ${
+      error.lastStderrLine || `exit code ${error.code}`
+    }`,
+    error.hint,
+  );
+}
+
+/** Deep check: every database, table and row count of the manifest (when there is one). */
+async function deepCheck(
+  drill: Drill,
+  manifest: Manifest | undefined,
+): Promise<DumpCounts | undefined> {
+  if (!manifest) {
+    drill.ctx.log.warn("compare", "backup has no manifest.json; only the basic smoke checks ran", {
+      hint: "backups taken by backup-toolbox 0.1.0 or later have one",
+    });
+    return undefined;
+  }
+  const counted = await compareWithManifest(drill.scratch, manifest);
+  drill.ctx.log.info(
+    "compare",
+    "deep check OK: every table has the rows the backup holds",
+    totals(counted),
+  );
+  return counted;
+}
+
+/** Report: logged, and stored beside the backup (a warning when the key may not write it). */
+async function report(
+  drill: Drill,
+  found: Found,
+  restored: { bytes: number; sha256: string },
+  scratchVersion: string,
+  names: string[],
+  manifest: Manifest | undefined,
+  counted: DumpCounts | undefined,
+): Promise<DrillReport> {
+  const { ctx, phases, scratch } = drill;
   const sum = counted
     ? totals(counted)
     : { databases: names.length, tables: 0, rows: 0, large_objects: 0 };
   const verifySeconds = ((phases.compare ?? 0) + (phases.restore ?? 0)) / 1000;
-  const report: DrillReport = {
+  const result: DrillReport = {
     result: "OK",
     tool_version: VERSION,
-    drilled_at: now().toISOString(),
+    drilled_at: drill.now().toISOString(),
     backup: {
       key: found.key,
-      age_hours: ageHours,
+      age_hours: found.ageHours,
       bytes: restored.bytes,
       sha256: restored.sha256,
       manifest: manifest !== undefined,
@@ -261,37 +341,36 @@ export async function runDrill(config: DrillConfig, ctx: DrillContext): Promise<
     deep_check: manifest !== undefined,
     database_names: names,
   };
-  log.info("report", "drill report", { report });
+  ctx.log.info("report", "drill report", { report: result });
   try {
-    await store.putSmall(
-      keys.drillReport,
-      JSON.stringify(report, null, 2) + "\n",
+    await ctx.store.putSmall(
+      found.keys.drillReport,
+      JSON.stringify(result, null, 2) + "\n",
       "application/json",
     );
   } catch (err) {
-    log.warn("report", "could not store the drill report beside the backup", {
-      key: keys.drillReport,
+    ctx.log.warn("report", "could not store the drill report beside the backup", {
+      key: found.keys.drillReport,
       error: reasonOf(err),
-      hint:
-        "grant the drill's S3 key write access to the prefix; prune keeps backups that passed a drill",
+      hint: `grant the drill's S3 key s3:PutObject on arn:aws:s3:::${ctx.store.bucket}/${
+        withSlash(drill.config.s3Prefix)
+      }*/*/*/drill-report.json (manifests/s3-policies/postgres-restore-drill.json); prune keeps backups that passed a drill`,
     });
   }
-  return report;
+  return result;
 }
 
-interface FoundData {
-  key: string;
-  size: number;
-  lastModified: Date;
-  listRequests: number;
-}
-
-async function findBackup(config: DrillConfig, store: S3Store, now: Date): Promise<FoundData> {
+/** Where the data object is, and how many list requests finding it took. */
+async function locate(
+  config: DrillConfig,
+  store: S3Store,
+  now: Date,
+): Promise<{ key: string; size: number; lastModified: Date; listRequests: number }> {
   if (config.backupKey) {
     const stat = await store.stat(config.backupKey);
     if (!stat) {
-      throw new StaleBackupError(
-        `backup ${config.backupKey} not found in s3://${store.bucket}/`,
+      throw new BackupUnreadableError(
+        `cannot read ${config.backupKey}: it does not exist in s3://${store.bucket}/`,
         `list the backups with mc ls --recursive backup/${store.bucket}/${config.s3Prefix}/ and pass an existing full.sql.zst key to --key`,
       );
     }
@@ -315,163 +394,6 @@ async function findBackup(config: DrillConfig, store: S3Store, now: Date): Promi
     lastModified: found.data.lastModified,
     listRequests: found.listRequests,
   };
-}
-
-async function readManifest(store: S3Store, key: string, log: Log): Promise<Manifest | undefined> {
-  const text = await store.getText(key);
-  if (text === undefined) return undefined;
-  try {
-    return parseManifest(text);
-  } catch (err) {
-    log.warn("find", "manifest.json is unreadable; only the basic smoke checks will run", {
-      key,
-      error: reasonOf(err),
-      hint: "the backup itself may be fine; take a fresh backup to get a valid manifest",
-    });
-    return undefined;
-  }
-}
-
-async function readExpectedSha256(store: S3Store, key: string): Promise<string> {
-  const text = await store.getText(key);
-  const hex = text === undefined ? undefined : parseSha256Line(text);
-  if (hex === undefined) {
-    throw new ChecksumMismatchError(
-      text === undefined
-        ? `sha256 mismatch: ${key} does not exist`
-        : `sha256 mismatch: ${key} does not hold a sha256sum line`,
-      "the backup is incomplete or damaged; drill an older one with --key, and take a fresh backup now",
-    );
-  }
-  return hex;
-}
-
-async function verifyAndRestore(
-  config: DrillConfig,
-  ctx: DrillContext,
-  scratch: PgConnection,
-  key: string,
-  sha256Key: string,
-  expected: string,
-): Promise<{ bytes: number; sha256: string }> {
-  const { store, log, signal } = ctx;
-  const object = await store.getStream(key);
-  const sum = new ChecksumStream();
-  const roles = new RoleFilterStream(config.scratchUser);
-  const zstd = spawnChild("zstd", zstdDecompressSpec(ctx.childEnv));
-  const psql = spawnChild("psql", psqlRestoreSpec(scratch, ctx.childEnv));
-  const children: RunningChild[] = [zstd, psql];
-  const stopAll = () => Promise.all(children.map((c) => c.stop()));
-  signal.addEventListener("abort", stopAll, { once: true });
-  const t0 = performance.now();
-  const progress = setInterval(() => {
-    log.info("restore", "progress", { downloaded_bytes: sum.bytes, object_bytes: object.size });
-  }, config.progressSeconds * 1000);
-
-  // zstd's output goes to psql; a failure there must not stop us from hashing the whole object.
-  const toPsql = zstd.stdout!.pipeThrough(roles).pipeTo(psql.stdin!).catch(() => {});
-  let downstreamOpen = true;
-  const writer = zstd.stdin!.getWriter();
-  try {
-    for await (const chunk of object.stream.pipeThrough(sum)) {
-      signal.throwIfAborted();
-      if (!downstreamOpen) continue;
-      try {
-        await writer.write(chunk);
-      } catch {
-        downstreamOpen = false;
-      }
-    }
-    if (downstreamOpen) await writer.close().catch(() => {});
-  } catch (err) {
-    await stopAll();
-    if (signal.aborted) throw signal.reason instanceof StoppedError ? signal.reason : err;
-    if (err instanceof ToolboxError) throw err;
-    // The download broke off (connection reset, server gone): nothing was verified.
-    throw new StoreError(
-      `download s3://${store.bucket}/${key} failed after ${sum.bytes} bytes: ${reasonOf(err)}`,
-      "check the S3 server and the network path to it, then run the drill again",
-      (err as { code?: string }).code ?? "DownloadFailed",
-      { cause: err },
-    );
-  } finally {
-    clearInterval(progress);
-    writer.releaseLock();
-    signal.removeEventListener("abort", stopAll);
-  }
-  await toPsql;
-  const [zExit, pExit] = await Promise.all([zstd.exited, psql.exited]);
-  signal.throwIfAborted();
-
-  // Verify first: a corrupt download explains any restore error that follows.
-  let actual = sum.hex();
-  if (actual !== expected) {
-    // A backup of the same day may be committing right now: the data object we read carries
-    // its own sha256 (written with it by the backup), and the .sha256 follows within moments.
-    // When they agree, re-read the .sha256 a few times before calling the backup corrupt.
-    let reread = expected;
-    if (object.metadata.sha256 === actual && !config.sha256Key) {
-      for (let attempt = 0; attempt < SHA256_REREADS && reread !== actual; attempt++) {
-        await new Promise((resolve) => setTimeout(resolve, 1000));
-        reread = await readExpectedSha256(store, sha256Key).catch(() => expected);
-      }
-    }
-    if (reread !== actual) {
-      log.error("verify", "sha256 mismatch", { key, expected, actual, bytes: sum.bytes });
-      throw new ChecksumMismatchError(
-        `sha256 mismatch: ${key} hashes to ${actual}, ${sha256Key} says ${expected}`,
-        "the backup is damaged or was altered; drill the previous one with --key <prefix>/YYYY/MM/DD/full.sql.zst, check the S3 server's disks, and take a fresh backup now",
-      );
-    }
-    log.warn(
-      "verify",
-      "the .sha256 changed while the drill read the backup; its new value matches",
-      {
-        key,
-        hint: "a backup of the same day was being written; nothing to do",
-      },
-    );
-    actual = reread;
-  }
-  log.info("verify", "sha256 OK", { key, sha256: actual, bytes: sum.bytes });
-
-  // zstd killed by SIGPIPE only means psql stopped reading: psql's error is the cause then.
-  const zstdBrokenPipe = zExit.signal === "SIGPIPE" || zExit.code === 141;
-  const failed = zExit.code !== 0 && !zstdBrokenPipe
-    ? { name: "zstd" }
-    : pExit.code !== 0
-    ? { name: "psql" }
-    : zExit.code !== 0
-    ? { name: "zstd" }
-    : undefined;
-  if (failed?.name === "zstd") {
-    throw new RestoreError(
-      `restore FAILED: zstd could not decompress ${key}: ${
-        zstd.lastStderrLine() || `exit code ${zExit.code}`
-      }`,
-      "the object matches its sha256, so it was written corrupt; take a fresh backup and drill it, or drill an older one with --key",
-    );
-  }
-  if (failed?.name === "psql") {
-    const error = psql.stderrTail().filter((l) => /ERROR|FATAL|error:/.test(l)).at(-1) ??
-      psql.lastStderrLine();
-    throw new RestoreError(
-      `restore FAILED: psql stopped at the first error: ${error || `exit code ${pExit.code}`}`,
-      "the scratch server must run the same PostgreSQL major and extensions as production; read the error above, fix the scratch image or the source, then drill again",
-    );
-  }
-  if (roles.dropped.length > 0) {
-    log.info("restore", "kept the scratch superuser as it is", {
-      role: config.scratchUser,
-      skipped: roles.dropped,
-    });
-  }
-  log.info("restore", "restore OK", {
-    key,
-    bytes: sum.bytes,
-    duration_ms: Math.round(performance.now() - t0),
-  });
-  return { bytes: sum.bytes, sha256: actual };
 }
 
 async function smoke(

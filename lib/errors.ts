@@ -98,11 +98,14 @@ export class StoreError extends ToolboxError {
   }
 }
 
-/** The backup's bytes do not hash to the recorded sha256. */
+/** The backup's bytes differ from what the backup recorded: their sha256, or their size. */
 export class ChecksumMismatchError extends ToolboxError {}
 
 /** There is no backup, or the newest one is older than allowed. */
 export class StaleBackupError extends ToolboxError {}
+
+/** A file of the chosen backup cannot be read: it does not exist, or it is not what it should be. */
+export class BackupUnreadableError extends ToolboxError {}
 
 /** Restoring the dump into the scratch server failed. */
 export class RestoreError extends ToolboxError {}

@@ -6,7 +6,7 @@
  * @module
  */
 import { FILES, withSlash } from "./backup_keys.ts";
-import type { ObjectEntry, S3Store } from "./s3_store.ts";
+import type { ObjectEntry, S3Store } from "./s3/store.ts";
 
 /** A complete backup found in the bucket. */
 export interface FoundBackup {

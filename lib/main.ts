@@ -18,7 +18,8 @@ import { createLog, type Log, writeStderr } from "./log.ts";
 import type { Sample } from "./monitor/metrics.ts";
 import { type RunReport, startReport } from "./monitor/run_report.ts";
 import { baseEnv } from "./pipeline.ts";
-import { S3Store } from "./s3_store.ts";
+import { retryPolicy } from "./s3/retry.ts";
+import { S3Store } from "./s3/store.ts";
 import { abortOnSignals } from "./signals.ts";
 import { VERSION } from "./version.ts";
 
@@ -63,6 +64,8 @@ export interface Program<T extends SettingsTable> {
   /** What `--help` says it does. */
   readonly summary: string;
   readonly settings: T;
+  /** The Kubernetes Secret that holds its S3 keys, named in hints. */
+  readonly credentialsSecret: string;
   /**
    * The Pushgateway job and check-in a run reports as (its CronJob's name), or undefined for a
    * run that reports nothing (the backup's --prune-only).
@@ -92,6 +95,8 @@ type WithStore = {
   s3Bucket: string;
   accessKeyId: string;
   secretAccessKey: string;
+  s3TimeoutSeconds: number;
+  s3Retries: number;
 };
 
 /** Settings every program has for telling someone about a run. */
@@ -156,6 +161,11 @@ export async function runProgram<T extends SettingsTable>(
       bucket: s3.s3Bucket,
       accessKey: s3.accessKeyId,
       secretKey: s3.secretAccessKey,
+      credentialsSecret: program.credentialsSecret,
+    }, {
+      policy: retryPolicy(s3.s3Retries, s3.s3TimeoutSeconds),
+      signal: signals.signal,
+      log,
     });
     const samples = await program.run(config, {
       log,

@@ -1,11 +1,18 @@
 /**
- * Child processes for the streaming pipelines (pg_dumpall → zstd, zstd -d → psql). Each child
- * runs in its own process group, so stopping it also stops what it started (pg_dumpall runs
- * pg_dump). Children get an explicit environment: secrets travel in `env`, never in argv.
+ * The streaming pipelines (pg_dumpall → zstd → S3, S3 → zstd -d → psql) and the one place
+ * that decides which of their parts failed first. Each child runs in its own process group, so
+ * stopping it also stops what it started (pg_dumpall runs pg_dump). Children get an explicit
+ * environment: secrets travel in `env`, never in argv.
+ *
+ * Which failure is the cause: a part that failed on its own (a child exiting non-zero, a stage
+ * throwing) is a cause; a part that only felt another's failure (killed by SIGPIPE, a write to a
+ * closed pipe, a stage stopped because the pipeline stopped) is a consequence. The earliest cause
+ * wins; a consequence is reported only when nothing else failed. So a reset upload is never
+ * reported as "zstd was killed by SIGPIPE".
  *
  * @module
  */
-import { PipelineError } from "./errors.ts";
+import { PipelineError, StoppedError } from "./errors.ts";
 
 /** What to run. */
 export interface ChildSpec {
@@ -144,33 +151,173 @@ function keepLine(lines: string[], line: string): void {
   if (lines.length > STDERR_LINES_KEPT) lines.shift();
 }
 
+/** One part of a pipeline that failed. */
+export interface PartFailure {
+  /** The child's or stage's name (`zstd`, `upload`). */
+  readonly name: string;
+  /** What it failed with: a PipelineError for a child, the thrown error for a stage. */
+  readonly error: unknown;
+  /** Monotonic time of the failure. */
+  readonly at: number;
+  /** It only felt another part's failure (SIGPIPE, a closed pipe, the pipeline stopping). */
+  readonly consequence: boolean;
+}
+
+/** How a pipeline reacts to a failure. */
+export interface PipelineOptions {
+  /**
+   * Stop every part at the first failure (the backup). The drill keeps reading the object to
+   * finish its hash when psql fails, so it passes false. @default true
+   */
+  readonly stopOnFailure?: boolean;
+}
+
 /**
- * Waits for every child and throws for the one that failed first on its own (a child that we
- * stopped, or that died of a broken pipe after another failed, is not the cause).
+ * Children and in-process stages that stream into each other, watched as one.
  *
- * @param children the pipeline's children
- * @param hintFor what to tell the operator for a given child's failure
- * @throws {PipelineError} naming the child, its exit code and its last stderr line
+ * @example
+ * ```ts
+ * const run = new Pipeline(signal);
+ * const dump = run.spawn("pg_dumpall", spec, "check the source server");
+ * run.track("upload", upload(dump.stdout!, { signal: run.signal }));
+ * await run.settle();
+ * run.throwIfFailed(); // the cause, never a SIGPIPE further down
+ * ```
  */
-export async function assertChildrenSucceeded(
-  children: readonly RunningChild[],
-  hintFor: (child: RunningChild) => string,
-): Promise<void> {
-  const exits = await Promise.all(children.map((c) => c.exited));
-  const failures = children
-    .map((child, i) => ({ child, exit: exits[i]! }))
-    .filter(({ exit }) => exit.code !== 0 && !exit.stoppedByUs)
-    .sort((a, b) => a.exit.at - b.exit.at);
-  const first = failures[0];
-  if (!first) return;
-  const { child, exit } = first;
-  const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
-  const last = child.lastStderrLine();
-  throw new PipelineError(
-    child.name,
-    exit.signal ? null : exit.code,
-    last,
-    `${child.name} ${how}${last ? `: ${last}` : ""}`,
-    hintFor(child),
-  );
+export class Pipeline {
+  readonly #outer: AbortSignal;
+  readonly #stop = new AbortController();
+  readonly #stopOnFailure: boolean;
+  readonly #children: RunningChild[] = [];
+  readonly #work: Promise<unknown>[] = [];
+  readonly #failures: PartFailure[] = [];
+  readonly #onOuterAbort = () => this.stop(this.#outer.reason);
+
+  /**
+   * @param signal SIGTERM/SIGINT: stops every part; the outcome is then a StoppedError
+   * @param options what a failure does to the other parts
+   */
+  constructor(signal: AbortSignal, options: PipelineOptions = {}) {
+    this.#outer = signal;
+    this.#stopOnFailure = options.stopOnFailure ?? true;
+    if (signal.aborted) this.#stop.abort(signal.reason);
+    else signal.addEventListener("abort", this.#onOuterAbort, { once: true });
+  }
+
+  /** Aborted when the pipeline stops: a signal, or (with stopOnFailure) the first failure. */
+  get signal(): AbortSignal {
+    return this.#stop.signal;
+  }
+
+  /**
+   * Starts a child that belongs to the pipeline.
+   *
+   * @param name short name for messages (`pg_dumpall`)
+   * @param spec what to run
+   * @param hint what to tell the operator when it fails on its own
+   */
+  spawn(name: string, spec: ChildSpec, hint: string): RunningChild {
+    const child = spawnChild(name, spec);
+    this.#children.push(child);
+    this.#work.push(child.exited.then((exit) => {
+      if (exit.code === 0 || exit.stoppedByUs) return;
+      const last = child.lastStderrLine();
+      const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
+      const brokenPipe = exit.signal === "SIGPIPE" || exit.code === 141 ||
+        /broken pipe/i.test(last);
+      this.#record({
+        name,
+        at: exit.at,
+        consequence: brokenPipe,
+        error: new PipelineError(
+          name,
+          exit.signal ? null : exit.code,
+          last,
+          `${name} ${how}${last ? `: ${last}` : ""}`,
+          hint,
+        ),
+      });
+    }));
+    if (this.#stop.signal.aborted) void child.stop();
+    return child;
+  }
+
+  /**
+   * Watches an in-process stage (a pipe between children, an upload, a download).
+   *
+   * @param name short name for messages (`upload`)
+   * @param work the stage; its rejection is recorded, not rethrown here
+   * @param options `critical`: its failure stops every part even without stopOnFailure (the
+   *   drill's download: without it there is nothing left to hash)
+   * @returns `work` with its rejection handled (undefined on failure)
+   */
+  track<T>(
+    name: string,
+    work: Promise<T>,
+    options: { critical?: boolean } = {},
+  ): Promise<T | undefined> {
+    const watched = work.then((value) => value, (error: unknown) => {
+      const consequence = this.#isConsequence(error);
+      this.#record({ name, error, at: performance.now(), consequence }, options.critical);
+      return undefined;
+    });
+    this.#work.push(watched);
+    return watched;
+  }
+
+  /** Stops every part: aborts the stages' signal and stops the children (SIGTERM, then KILL). */
+  stop(reason?: unknown): void {
+    if (!this.#stop.signal.aborted) this.#stop.abort(reason);
+    for (const child of this.#children) void child.stop();
+  }
+
+  /** Waits until every child has exited and every stage has settled. */
+  async settle(): Promise<void> {
+    // Parts can be added while earlier ones settle (a resumed download's stage).
+    for (let seen = 0; seen < this.#work.length;) {
+      const batch = this.#work.slice(seen);
+      seen = this.#work.length;
+      await Promise.all(batch);
+    }
+    this.#outer.removeEventListener("abort", this.#onOuterAbort);
+  }
+
+  /** The cause: the earliest failure that was not a consequence, else the earliest one. */
+  firstFailure(): PartFailure | undefined {
+    const byTime = [...this.#failures].sort((a, b) => a.at - b.at);
+    return byTime.find((f) => !f.consequence) ?? byTime[0];
+  }
+
+  /**
+   * Throws the outcome after {@linkcode settle}: StoppedError when a signal stopped the run,
+   * else the first failure's error.
+   */
+  throwIfFailed(): void {
+    if (this.#outer.aborted) {
+      throw this.#outer.reason instanceof StoppedError
+        ? this.#outer.reason
+        : new StoppedError("SIGTERM");
+    }
+    const first = this.firstFailure();
+    if (first) throw first.error;
+  }
+
+  /** Every failure so far, in the order they were seen. */
+  failures(): readonly PartFailure[] {
+    return this.#failures;
+  }
+
+  #record(failure: PartFailure, critical = false): void {
+    this.#failures.push(failure);
+    if (this.#stopOnFailure || critical) this.stop(failure.error);
+  }
+
+  #isConsequence(error: unknown): boolean {
+    if (this.#stop.signal.aborted && error === this.#stop.signal.reason) return true;
+    if (error instanceof StoppedError) return true;
+    if (error instanceof DOMException && error.name === "AbortError") return true;
+    if (error instanceof Deno.errors.BrokenPipe) return true;
+    const code = (error as { code?: unknown } | null)?.code;
+    return code === "EPIPE" || /broken pipe/i.test(error instanceof Error ? error.message : "");
+  }
 }

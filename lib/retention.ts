@@ -6,8 +6,8 @@
  */
 import { dayOfKey, FILES, tempRoot, withSlash } from "./backup_keys.ts";
 import type { Log } from "./log.ts";
-import type { S3Store } from "./s3_store.ts";
-import { StoreError } from "./errors.ts";
+import type { S3Store } from "./s3/store.ts";
+import { StoreError, ToolboxError } from "./errors.ts";
 
 /** The lifecycle rule id backup-toolbox sets. */
 export function ruleId(prefix: string): string {
@@ -18,9 +18,11 @@ export function ruleId(prefix: string): string {
 
 /**
  * Checks that a lifecycle rule expires `<prefix>/` after `days` and aborts incomplete uploads;
- * warns when not, and sets it when `apply` is true.
+ * warns when not, and sets it when `apply` is true. A key that may not read or set the rule gets
+ * a warn line naming the permission, never a failed backup.
  *
- * @returns `ok`, `applied`, `missing` or `unknown` (the server refused to say)
+ * @returns `ok`, `applied`, `missing` (also when setting it was refused) or `unknown` (the
+ *   server refused to say)
  */
 export async function checkLifecycle(
   store: S3Store,
@@ -36,7 +38,9 @@ export async function checkLifecycle(
   } catch (err) {
     log.warn("lifecycle", "cannot read the bucket's lifecycle rules", {
       error: err instanceof Error ? err.message : String(err),
-      hint: "grant s3:GetLifecycleConfiguration, or run with PRUNE=true to delete old backups",
+      hint: isDenied(err)
+        ? `grant s3:GetLifecycleConfiguration on arn:aws:s3:::${store.bucket} (manifests/s3-policies/postgres-backup.json), or run with PRUNE=true to delete old backups`
+        : "check the S3 server's support for lifecycle rules, or run with PRUNE=true to delete old backups",
     });
     return "unknown";
   }
@@ -48,7 +52,22 @@ export async function checkLifecycle(
     return "ok";
   }
   if (apply) {
-    await store.putRetentionRule(ruleId(prefix), want, days);
+    try {
+      await store.putRetentionRule(ruleId(prefix), want, days);
+    } catch (err) {
+      log.warn("lifecycle", "cannot set the lifecycle rule", {
+        rule: ruleId(prefix),
+        prefix: want,
+        expire_days: days,
+        error: err instanceof Error ? err.message : String(err),
+        hint: isDenied(err)
+          ? `--apply-lifecycle needs s3:PutLifecycleConfiguration on arn:aws:s3:::${store.bucket}: attach manifests/s3-policies/postgres-backup-lifecycle.json for one run, or set the rule as the MinIO admin (mc ilm rule add --expire-days ${days} --prefix ${want} backup/${store.bucket})`
+          : err instanceof ToolboxError
+          ? err.hint
+          : "run the backup again",
+      });
+      return "missing";
+    }
     log.info("lifecycle", "lifecycle rule set", {
       rule: ruleId(prefix),
       prefix: want,
@@ -67,11 +86,29 @@ export async function checkLifecycle(
 /**
  * Removes what killed runs left behind: staged objects under `<prefix>/.tmp/` and incomplete
  * multipart uploads under `<prefix>/`, older than `maxAgeHours`. A run that is still going
- * (younger) is left alone.
+ * (younger) is left alone. A failure is a warn line, never a failed backup.
  *
  * @returns how many objects and uploads were removed
  */
 export async function removeStaleLeftovers(
+  store: S3Store,
+  prefix: string,
+  maxAgeHours: number,
+  now: Date,
+  log: Log,
+): Promise<{ objects: number; uploads: number }> {
+  try {
+    return await removeStale(store, prefix, maxAgeHours, now, log);
+  } catch (err) {
+    log.warn("cleanup", "could not remove leftovers of earlier runs", {
+      error: err instanceof Error ? err.message : String(err),
+      hint: err instanceof ToolboxError ? err.hint : "the next run tries again",
+    });
+    return { objects: 0, uploads: 0 };
+  }
+}
+
+async function removeStale(
   store: S3Store,
   prefix: string,
   maxAgeHours: number,
@@ -159,6 +196,16 @@ export async function prune(
       try {
         await store.remove(folder.keys);
       } catch (err) {
+        if (isDenied(err)) {
+          throw new StoreError(
+            (err as StoreError).message,
+            `PRUNE and --prune-only need s3:DeleteObject on arn:aws:s3:::${store.bucket}/${
+              withSlash(prefix)
+            }*: attach manifests/s3-policies/postgres-backup-prune.json to the backup's key, or leave PRUNE off and let a lifecycle rule expire old backups`,
+            "AccessDenied",
+            { cause: err },
+          );
+        }
         throw err instanceof StoreError ? err : new StoreError(
           `prune ${folder.dir} failed`,
           "check the S3 key's delete permission",
@@ -181,4 +228,8 @@ export async function prune(
     newest_drilled: newestDrilled?.dir ?? null,
   });
   return doomed.map((f) => f.dir);
+}
+
+function isDenied(err: unknown): boolean {
+  return err instanceof StoreError && err.code === "AccessDenied";
 }

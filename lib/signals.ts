@@ -32,3 +32,22 @@ export function abortOnSignals(): SignalScope {
     },
   };
 }
+
+/**
+ * A signal that fires `graceMs` after `signal` does: work that should finish despite a stop
+ * (committing a backup whose data is already uploaded) still ends inside the Job's grace period.
+ *
+ * @param signal the run's stop signal
+ * @param graceMs how long the work may go on after it
+ * @returns a signal aborted with the same reason, `graceMs` later
+ */
+export function graceAfter(signal: AbortSignal, graceMs: number): AbortSignal {
+  const controller = new AbortController();
+  const onAbort = () => {
+    const timer = setTimeout(() => controller.abort(signal.reason), graceMs);
+    Deno.unrefTimer(timer);
+  };
+  if (signal.aborted) onAbort();
+  else signal.addEventListener("abort", onAbort, { once: true });
+  return controller.signal;
+}

@@ -35,6 +35,16 @@ if is_built; then
   exit 0
 fi
 
+# One build at a time (say `make test` and `make demo` started together): the second waits, then
+# finds the tools built by the first.
+mkdir -p "$CACHE_DIR"
+exec 9>"${CACHE_DIR}/pg18-client.lock"
+flock 9
+if is_built; then
+  log "present: $("${PREFIX}/bin/pg_dumpall" --version) at ${PREFIX}/bin (built by another run)"
+  exit 0
+fi
+
 # Build dependencies from Debian 12 (bookworm), installed only when missing.
 missing=()
 for pkg in "${BUILD_DEPS[@]}"; do
@@ -43,6 +53,9 @@ for pkg in "${BUILD_DEPS[@]}"; do
 done
 if ((${#missing[@]} > 0)); then
   log "installing build dependencies: ${missing[*]}"
+  # Refresh the index first: on a machine whose lists are empty (a fresh image) or old (setup
+  # ran long ago and found its own packages present), install would fail to find them.
+  apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" \
     >/dev/null
 fi
@@ -60,7 +73,7 @@ apt_private=(
 log "fetching the postgresql-18 source package from ${MIRROR} (sid)"
 apt-get "${apt_private[@]}" -qq update
 (cd "${WORK}/src" && apt-get "${apt_private[@]}" -qq source --download-only postgresql-18 \
-  >/dev/null 2>&1) || die "apt-get source --download-only postgresql-18 failed"
+  >/dev/null) || die "apt-get source --download-only postgresql-18 failed (its error is above)"
 orig="$(ls -t "${WORK}"/src/postgresql-18_18.*.orig.tar.* 2>/dev/null | head -n 1)"
 [[ -n "$orig" ]] || die "no postgresql-18 .orig tarball in ${WORK}/src"
 

@@ -1,6 +1,8 @@
 /**
  * `make demo`: start the local stack, back it up, run the restore drill, list the bucket
- * and print the drill report. Exits non-zero when the backup or the drill fails.
+ * and print the drill report, all on production's pair (a PostgreSQL 18 source dumped by
+ * pg_dumpall 18, restored by psql 18 into a PostgreSQL 18 scratch). Exits non-zero when the
+ * backup or the drill fails.
  *
  * Usage: deno run --allow-all scripts/demo.ts [--raw]
  *
@@ -49,9 +51,11 @@ async function main(): Promise<number> {
   const { values } = parseArgs({ args: Deno.args, options: { raw: { type: "boolean" } } });
   const raw = values.raw ?? false;
 
-  console.log("== starting the stack: source PG 15, Ceph RGW, scratch PG 18 (127.0.0.1)");
+  console.log(
+    "== starting the stack: source PG 18, Ceph RGW, scratch PG 18 (127.0.0.1); pg_dumpall 18, psql 18",
+  );
   const started = performance.now();
-  await using stack = await startStack({ sample: "simple" });
+  await using stack = await startStack({ sample: "simple", source: 18, client: 18 });
   console.log(`   up in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 
   const backup = await _run("backup (deno task backup)", "backup.ts", stack.backupEnv, raw);

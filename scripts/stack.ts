@@ -2,6 +2,11 @@
  * `make stack`: run the local stack in the foreground until Ctrl-C. Prints the settings
  * for `deno task backup` and `deno task drill`, and writes them to `.stack/env`.
  *
+ * The stack is production's pair: a PostgreSQL 18 source and scratch. `.stack/env` holds no
+ * PATH (deno's `--env-file` never overrides a variable already set); the two tasks themselves put
+ * the PostgreSQL 18 client (`/opt/backup-toolbox/pg18-client/bin`) first on PATH, so they run
+ * pg_dumpall 18 and psql 18.
+ *
  * Usage: deno run --allow-all scripts/stack.ts [--rich]
  *
  * @module
@@ -23,14 +28,18 @@ async function main(): Promise<number> {
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
 
   const envFile = `${REPO_ROOT}/.stack/env`;
-  const lines = _envLines({ ...stack.backupEnv, ...stack.drillEnv });
+  const { PATH: _path, ...settings } = { ...stack.backupEnv, ...stack.drillEnv };
+  const lines = _envLines(settings);
   await Deno.mkdir(`${REPO_ROOT}/.stack`, { recursive: true });
   await Deno.writeTextFile(envFile, lines.join("\n") + "\n", { mode: 0o600 });
 
-  console.log(`stack up in ${seconds} s (source PG 15, Ceph RGW, scratch PG 18), all on 127.0.0.1`);
+  console.log(
+    `stack up in ${seconds} s (source PG ${stack.source.version}, Ceph RGW, scratch PG ${stack.scratch.version}), all on 127.0.0.1`,
+  );
   console.log(`\n# settings (also in .stack/env):\n${lines.join("\n")}`);
   console.log(`
-# in another shell, from ${REPO_ROOT} (the tasks read .stack/env; variables you set win):
+# in another shell, from ${REPO_ROOT} (the tasks read .stack/env; variables you set win;
+# they put the PostgreSQL 18 client first on PATH: pg_dumpall 18, psql 18):
 deno task backup
 deno task drill
 # to list the bucket with the AWS CLI:

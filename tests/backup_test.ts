@@ -1,7 +1,8 @@
 /**
- * The daily backup against real servers: PostgreSQL 15 (and 18), Ceph RGW, the AWS CLI as an
- * independent client. Each step is named after what the operator sees; RUNBOOK.md uses the same
- * words.
+ * The daily backup against real servers, on production's pair: a PostgreSQL 18 source dumped by
+ * pg_dumpall 18, the dump restored by psql 18; Ceph RGW, the AWS CLI as an independent client.
+ * pg_dumpall 15 appears once, refused by an 18 server. Each step is named after what the operator
+ * sees; RUNBOOK.md uses the same words.
  */
 import assert from "node:assert/strict";
 import {
@@ -16,10 +17,10 @@ import {
 } from "./harness/fixtures.ts";
 import { startPostgres } from "./harness/postgres.ts";
 import { freePort } from "./harness/ports.ts";
-import { runEntrypoint, spawnEntrypoint } from "./harness/run.ts";
+import { clientPath, runEntrypoint, spawnEntrypoint } from "./harness/run.ts";
 import { rowCounts } from "./harness/sample_data.ts";
 import { startStack } from "./harness/stack.ts";
-import { PG15_BIN_DIR } from "./harness/tools.ts";
+import { requireTool } from "./harness/tools.ts";
 
 const today = () => new Date().toISOString().slice(0, 10).replaceAll("-", "/");
 
@@ -49,6 +50,10 @@ Deno.test("backup", async (t) => {
     for (const size of byKey.values()) assert.ok(size > 0);
     assert.equal(run.lastLine.bytes, byKey.get(`${prefix}/full.sql.zst`));
     assert.deepEqual((await bucketContents(stack)).uploads, []);
+    // Production's pair: an 18 server dumped by pg_dumpall 18.
+    const preflight = run.lines.find((l) => l.msg === "preflight OK");
+    assert.match(String(preflight?.server_version), /^18\.\d+$/);
+    assert.match(String(preflight?.pg_dumpall_version), /^18\.\d+$/);
 
     const dir = await Deno.makeTempDir();
     try {
@@ -67,21 +72,33 @@ Deno.test("backup", async (t) => {
   });
 
   await t.step(
-    "the dump restores with psql -v ON_ERROR_STOP=1 into a fresh cluster and the data matches",
+    "the dump (\\restrict lines, no statistics) restores with psql 18 -v ON_ERROR_STOP=1 into a fresh PG 18 cluster and the data matches",
     async () => {
       const dir = await Deno.makeTempDir();
       await using fresh = await startPostgres({
-        version: 15,
+        version: 18,
         superuser: "restorer",
         name: "fresh",
       });
       try {
         await download(stack, `${prefix}/full.sql.zst`, dir);
         const restore = await sh(
-          `zstd -dc ${dir}/full.sql.zst | ${PG15_BIN_DIR}/psql -X -q -v ON_ERROR_STOP=1 -d postgres >/dev/null`,
+          `zstd -dc ${dir}/full.sql.zst | ${
+            requireTool("psql-18")
+          } -X -q -v ON_ERROR_STOP=1 -d postgres >/dev/null`,
           { ...fresh.env, PATH: "/usr/bin:/bin" },
         );
         assert.equal(restore.code, 0, restore.stderr);
+        // pg_dumpall 18's shape: \restrict/\unrestrict around every section (one per database
+        // plus the globals), no statistics unless --statistics is passed.
+        const text = (await sh(`zstd -dc ${dir}/full.sql.zst`)).stdout;
+        const restricts = text.match(/^\\restrict \S+$/gm) ?? [];
+        assert.equal(restricts.length, (text.match(/^\\unrestrict \S+$/gm) ?? []).length);
+        assert.ok(
+          restricts.length > stack.databases.length,
+          `${restricts.length} \\restrict lines`,
+        );
+        assert.ok(!/pg_restore_(relation|attribute)_stats/.test(text), "statistics in the dump");
         const source = await rowCounts(stack.source);
         const restored = await rowCounts(fresh);
         for (const db of stack.databases) assert.deepEqual(restored[db], source[db], db);
@@ -122,6 +139,7 @@ Deno.test("backup", async (t) => {
         sha256: string;
         compressed_bytes: number;
         server_version: string;
+        pg_dumpall_version: string;
         tool: { version: string };
         databases: Record<string, { tables: Record<string, number>; largeObjects: number }>;
       };
@@ -136,7 +154,8 @@ Deno.test("backup", async (t) => {
         assert.deepEqual(plain, tables, db);
         assert.equal(fromDump.largeObjects, lo, `${db} large objects`);
       }
-      assert.match(manifest.server_version, /^15\.\d+$/);
+      assert.match(manifest.server_version, /^18\.\d+$/);
+      assert.match(manifest.pg_dumpall_version, /^18\.\d+$/);
       assert.equal(manifest.tool.version, "0.1.0");
       const sha = (await stack.s3.aws([
         "s3",
@@ -152,7 +171,7 @@ Deno.test("backup", async (t) => {
     "pg_dumpall failing mid-stream (server stopped) exits 1 and leaves the bucket empty",
     async () => {
       await emptyBucket(stack);
-      await using source = await startPostgres({ version: 15, name: "doomed" });
+      await using source = await startPostgres({ version: 18, name: "doomed" });
       await source.psql(
         "CREATE TABLE big AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 1000) g",
       );
@@ -192,39 +211,41 @@ Deno.test("backup", async (t) => {
   );
 
   await t.step(
-    "a server newer than pg_dumpall is refused with both versions, nothing uploaded",
+    "a server newer than pg_dumpall (PG 18 against pg_dumpall 15) is refused by preflight with both versions, nothing uploaded",
     async () => {
       await emptyBucket(stack);
-      const run = await runEntrypoint("backup.ts", {
-        ...env,
-        ...stack.scratch.env,
-        PGHOST: "127.0.0.1",
-      });
+      const dumpall15 = await sh(`${requireTool("pg_dumpall-15")} --version`);
+      const client = /\(PostgreSQL\) (15\.\d+)/.exec(dumpall15.stdout)?.[1];
+      const num = Number(await stack.source.psql("SHOW server_version_num"));
+      const server = `${Math.floor(num / 10000)}.${num % 10000}`;
+      const run = await runEntrypoint("backup.ts", { ...env, PATH: clientPath(15) });
       assert.equal(run.code, 1);
-      assert.match(
-        String(run.lastLine.msg),
-        /^pg_dumpall 15\.\d+ cannot dump server 18\.\d+: the client is older than the server$/,
+      assert.equal(run.lastLine.step, "failed");
+      assert.equal(
+        run.lastLine.msg,
+        `pg_dumpall ${client} cannot dump server ${server}: the client is older than the server`,
       );
-      assert.match(
-        String(run.lastLine.hint),
-        /^dumping PostgreSQL 18 needs pg_dumpall 18 or newer; run the backup-toolbox image/,
+      assert.equal(
+        run.lastLine.hint,
+        "dumping PostgreSQL 18 needs pg_dumpall 18 or newer; run the backup-toolbox image, which ships the PostgreSQL 18 client, zstd and mc",
       );
+      assert.ok(!run.lines.some((l) => l.msg === "stream started"));
       assert.deepEqual(await bucketContents(stack), { keys: [], uploads: [] });
     },
   );
 
   await t.step(
-    "S3 problems each exit 1 with their own message: unreachable, wrong credentials, missing bucket",
+    "S3 problems each exit 1 with their own message: unreachable (after its retries), wrong credentials and missing bucket (at once)",
     async () => {
       await emptyBucket(stack);
       const port = freePort();
       const cases: [Record<string, string>, RegExp, RegExp][] = [
         [
-          { S3_ENDPOINT: `http://127.0.0.1:${port}` },
+          { S3_ENDPOINT: `http://127.0.0.1:${port}`, S3_RETRIES: "1" },
           new RegExp(
-            `^check bucket s3://homelab-backup-postgres/ failed: cannot reach http://127.0.0.1:${port} \\(ECONNREFUSED\\)$`,
+            `^check bucket s3://homelab-backup-postgres/ failed after 2 attempts over \\d+\\.\\d s: cannot reach http://127.0.0.1:${port}: connection refused \\(ECONNREFUSED\\)$`,
           ),
-          /^check S3_ENDPOINT, that the server is up/,
+          /^check S3_ENDPOINT, that the S3 server is up/,
         ],
         [
           { AWS_SECRET_ACCESS_KEY: "canary-secret-9d1c" },
@@ -247,6 +268,12 @@ Deno.test("backup", async (t) => {
         assert.equal(run.code, 1, JSON.stringify(override));
         assert.match(String(run.lastLine.msg), msg);
         assert.match(String(run.lastLine.hint), hint);
+        const retries = run.lines.filter((l) => l.msg === "S3 request failed; retrying").length;
+        assert.equal(
+          retries,
+          override.S3_RETRIES ? 1 : 0,
+          "a wrong key or bucket is never retried",
+        );
         assert.ok(!run.output.includes("canary-secret-9d1c"));
       }
       assert.deepEqual(await bucketContents(stack), { keys: [], uploads: [] });
@@ -354,7 +381,7 @@ Deno.test("backup", async (t) => {
     "a dump larger than one segment is staged in parts and joined by server-side copy",
     async () => {
       await emptyBucket(stack);
-      await using source = await startPostgres({ version: 15, name: "segments" });
+      await using source = await startPostgres({ version: 18, name: "segments" });
       await source.psql(`CREATE TABLE noise AS SELECT g AS id,
       md5(g::text) || md5((g * 7)::text) || md5((g * 13)::text) || md5((g * 31)::text) AS v
       FROM generate_series(1, 150000) g`);

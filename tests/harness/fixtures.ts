@@ -8,7 +8,7 @@ import { exec } from "./process.ts";
 import type { PgServer } from "./postgres.ts";
 import { cmdlineOf, descendants } from "./run.ts";
 import type { Stack } from "./stack.ts";
-import { PG15_BIN_DIR } from "./tools.ts";
+import { requireTool } from "./tools.ts";
 
 /** Deletes every object and aborts every multipart upload in the stack's bucket. */
 export async function emptyBucket(stack: Stack): Promise<void> {
@@ -63,7 +63,7 @@ export async function sh(script: string, env: Record<string, string> = {}, cwd?:
  * the dump stalls mid-stream, deterministically. Dispose to release.
  */
 export async function holdLock(pg: PgServer, db: string, table: string): Promise<AsyncDisposable> {
-  const child = new Deno.Command(`${PG15_BIN_DIR}/psql`, {
+  const child = new Deno.Command(requireTool("psql-18"), {
     args: ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", db],
     env: { ...pg.env, PATH: "/usr/bin:/bin" },
     clearEnv: true,
@@ -110,71 +110,4 @@ export function alive(pid: number): boolean {
   } catch {
     return false;
   }
-}
-
-/**
- * A TCP relay on 127.0.0.1 in front of a real server that cuts each connection once it has
- * passed `cutAfterBytes` from the server: a network failure in the middle of a download.
- *
- * @param target `http://127.0.0.1:PORT` of the real server
- * @returns the relay's endpoint; dispose to close it
- */
-export function cuttingRelay(
-  target: string,
-  cutAfterBytes: number,
-): { endpoint: string } & AsyncDisposable {
-  const url = new URL(target);
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const open = new Set<Deno.Conn>();
-  const pump = async (from: Deno.Conn, to: Deno.Conn, limit: number) => {
-    const buffer = new Uint8Array(16 * 1024);
-    let passed = 0;
-    try {
-      for (;;) {
-        const n = await from.read(buffer);
-        if (n === null) break;
-        const take = Math.min(n, limit - passed);
-        if (take > 0) await to.write(buffer.subarray(0, take));
-        passed += take;
-        if (passed >= limit) break;
-      }
-    } catch {
-      // The other side went away.
-    }
-    for (const c of [from, to]) {
-      try {
-        c.close();
-      } catch {
-        // Already closed.
-      }
-    }
-  };
-  const pumps: Promise<void>[] = [];
-  const accepting = (async () => {
-    for await (const client of listener) {
-      const server = await Deno.connect({ hostname: url.hostname, port: Number(url.port) });
-      open.add(client);
-      open.add(server);
-      pumps.push(
-        pump(client, server, Number.MAX_SAFE_INTEGER),
-        pump(server, client, cutAfterBytes),
-      );
-    }
-  })();
-  const { port } = listener.addr as Deno.NetAddr;
-  return {
-    endpoint: `http://127.0.0.1:${port}`,
-    async [Symbol.asyncDispose]() {
-      listener.close();
-      await accepting.catch(() => {});
-      for (const c of open) {
-        try {
-          c.close();
-        } catch {
-          // Already closed.
-        }
-      }
-      await Promise.allSettled(pumps);
-    },
-  };
 }

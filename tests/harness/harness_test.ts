@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { startStack } from "./stack.ts";
-import { cmdlineOf, descendants, taskPermissions } from "./run.ts";
-import { requireExecutable, requireTool } from "./tools.ts";
+import { cleanEnv, clientPath, cmdlineOf, descendants, REPO_ROOT, taskPermissions } from "./run.ts";
+import { PG15_BIN_DIR, PG18_CLIENT_BIN_DIR, requireExecutable, requireTool } from "./tools.ts";
+import { exec } from "./process.ts";
 import { RICH_ORDER_ROWS, rowCounts } from "./sample_data.ts";
 
 function _alive(pid: number): boolean {
@@ -32,6 +33,34 @@ Deno.test("taskPermissions() reads the --allow-* flags of the deno.json task", (
   }
 });
 
+Deno.test("the entrypoints find the PostgreSQL 18 client first on PATH unless a test picks 15", async () => {
+  assert.equal(cleanEnv({}).PATH, clientPath(18));
+  assert.ok(clientPath(18).startsWith(`${PG18_CLIENT_BIN_DIR}:`));
+  assert.ok(clientPath(15).startsWith(`${PG15_BIN_DIR}:`));
+  assert.equal(cleanEnv({ PATH: clientPath(15) }).PATH, clientPath(15));
+  for (const [version, path] of [[18, clientPath(18)], [15, clientPath(15)]] as const) {
+    for (const tool of ["pg_dumpall", "pg_dump", "psql"]) {
+      const run = await exec("bash", ["-c", `${tool} --version`], { env: { PATH: path } });
+      assert.match(run.stdout, new RegExp(`^${tool} \\(PostgreSQL\\) ${version}\\.\\d+`), tool);
+    }
+  }
+});
+
+Deno.test("deno task backup and deno task drill put the PostgreSQL 18 client first on PATH", () => {
+  // They run against `make stack`; .stack/env cannot set PATH (deno's --env-file never
+  // overrides a variable already set), so the task itself puts the 18 client first.
+  const tasks = JSON.parse(Deno.readTextFileSync(`${REPO_ROOT}/deno.json`)).tasks as Record<
+    string,
+    string
+  >;
+  for (const task of ["backup", "drill"]) {
+    assert.ok(
+      tasks[task]?.startsWith(`PATH=${PG18_CLIENT_BIN_DIR}:$PATH deno run `),
+      `task ${task}: ${tasks[task]}`,
+    );
+  }
+});
+
 Deno.test("descendants() and cmdlineOf() see a running grandchild", async () => {
   const child = new Deno.Command("/bin/sh", {
     args: ["-c", "sleep 30 & wait"],
@@ -53,7 +82,7 @@ Deno.test("descendants() and cmdlineOf() see a running grandchild", async () => 
   }
 });
 
-Deno.test("startStack() serves both PostgreSQL versions and S3, and stops every process", async () => {
+Deno.test("startStack() serves a PostgreSQL 18 source and scratch and S3, and stops every process", async () => {
   let pids: number[] = [];
   {
     await using stack = await startStack();
@@ -61,11 +90,13 @@ Deno.test("startStack() serves both PostgreSQL versions and S3, and stops every 
     assert.equal(pids.length, 5);
     assert.ok(pids.every(_alive));
 
-    assert.match(await stack.source.psql("SELECT version()"), /^PostgreSQL 15\./);
+    assert.match(await stack.source.psql("SELECT version()"), /^PostgreSQL 18\./);
     assert.match(await stack.scratch.psql("SELECT version()"), /^PostgreSQL 18\./);
     assert.equal(await stack.scratch.psql("SELECT current_user"), "drill_admin");
     assert.equal(stack.source.host, "127.0.0.1");
     assert.match(stack.s3.endpoint, /^http:\/\/127\.0\.0\.1:\d+$/);
+    assert.equal(stack.backupEnv.PATH, clientPath(18));
+    assert.equal(stack.drillEnv.PATH, clientPath(18));
 
     const counts = await rowCounts(stack.source);
     assert.equal(counts.app?.["public.orders"], RICH_ORDER_ROWS);
@@ -86,4 +117,16 @@ Deno.test("startStack() serves both PostgreSQL versions and S3, and stops every 
   }
   assert.deepEqual(pids.filter(_alive), []);
   assert.deepEqual(descendants(Deno.pid), []);
+});
+
+Deno.test("startStack({ source: 15, client: 15 }) serves the older source with the same rich sample", async () => {
+  await using stack = await startStack({ source: 15, client: 15 });
+  assert.match(await stack.source.psql("SELECT version()"), /^PostgreSQL 15\./);
+  assert.match(await stack.scratch.psql("SELECT version()"), /^PostgreSQL 18\./);
+  assert.equal(stack.backupEnv.PATH, clientPath(15));
+  const counts = await rowCounts(stack.source);
+  assert.equal(counts.app?.["public.orders"], RICH_ORDER_ROWS);
+  assert.equal(counts.app?.["MixedCase.OrderItems"], 250);
+  assert.equal(counts.app?.pg_largeobject, 1);
+  assert.equal(counts["Weird-DB name"]?.["public.weird table"], 2);
 });

@@ -40,7 +40,7 @@ export interface PgServer extends AsyncDisposable {
   /** PGHOST, PGPORT, PGUSER, PGPASSWORD for clients of this server. */
   readonly env: Record<string, string>;
   /**
-   * Run SQL with Debian's psql 15 (`-X -v ON_ERROR_STOP=1 -At`) over TCP.
+   * Run SQL with psql 18, production's client (`-X -v ON_ERROR_STOP=1 -At`), over TCP.
    *
    * @param sql One or more statements, sent on stdin.
    * @param db Database name. @default "postgres"
@@ -79,7 +79,7 @@ const SETTINGS: Record<string, string> = {
 export async function startPostgres(opts: PgOptions): Promise<PgServer> {
   const version = opts.version;
   const binDir = serverBinDir(version);
-  const psqlPath = requireTool("psql-15");
+  const psqlPath = requireTool("psql-18");
   const superuser = opts.superuser ?? "postgres";
   const password = opts.password ?? _randomHex(16);
   const name = opts.name ?? `pg${version}`;

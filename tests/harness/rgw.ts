@@ -31,6 +31,12 @@ export interface S3Key {
   lastModified: string;
 }
 
+/** An S3 user's keys. */
+export interface S3Keys {
+  readonly accessKey: string;
+  readonly secretKey: string;
+}
+
 /** An incomplete multipart upload. */
 export interface S3Upload {
   key: string;
@@ -58,12 +64,31 @@ export interface RgwServer extends AsyncDisposable {
    * code only.
    */
   aws(args: string[], stdin?: string | Uint8Array): Promise<ExecResult>;
+  /** Like {@linkcode aws}, signed with another user's keys (in the environment, never argv). */
+  awsAs(keys: S3Keys, args: string[]): Promise<ExecResult>;
+  /**
+   * Create an S3 user with no rights of its own: it reaches the bucket (owned by the harness
+   * user) only through the IAM policies put on it with {@linkcode putUserPolicy}.
+   */
+  createUser(uid: string): Promise<S3Keys>;
+  /**
+   * Put an IAM policy (AWS JSON, as `mc admin policy create` takes it) on a user with
+   * `aws iam put-user-policy`; RGW enforces it. A user can hold several named policies.
+   */
+  putUserPolicy(uid: string, name: string, document: string): Promise<void>;
   /** Create a bucket (names need 3 to 63 characters). */
   createBucket(name: string): Promise<void>;
   /** Every object under `prefix` (all pages), in key order. */
   listKeys(bucket: string, prefix?: string): Promise<S3Key[]>;
   /** Incomplete multipart uploads in the bucket. */
   listMultipartUploads(bucket: string): Promise<S3Upload[]>;
+  /**
+   * Stop only the gateway (radosgw); the cluster keeps its data and the port refuses
+   * connections until {@linkcode startGateway}.
+   */
+  stopGateway(): Promise<void>;
+  /** Start the gateway again on the same port and wait until it answers. */
+  startGateway(): Promise<void>;
   /** Stop radosgw, then the OSD, then the mon. Safe to call twice. */
   stop(): Promise<void>;
 }
@@ -136,9 +161,9 @@ export async function startRgw(opts: RgwOptions = {}): Promise<RgwServer> {
     daemons.push(new Daemon("ceph-osd", tools.osd, ceph(["-i", "0", "-f"]), { env }));
 
     // Gateway: it creates its pools once the OSD is up, then serves HTTP.
-    daemons.push(
-      new Daemon("radosgw", tools.rgw, ceph(["-n", "client.rgw", "-f"]), { env }),
-    );
+    const gateway = () =>
+      new Daemon("radosgw", tools.rgw, ceph(["-n", "client.rgw", "-f"]), { env });
+    daemons.push(gateway());
     const endpoint = `http://127.0.0.1:${rgwPort}`;
     await waitUntil(`radosgw on ${endpoint}`, () => _answers(endpoint), daemons, 60_000);
 
@@ -162,6 +187,8 @@ export async function startRgw(opts: RgwOptions = {}): Promise<RgwServer> {
       secretKey: keys.secret_key,
       daemons,
       awsPath: tools.aws,
+      gateway,
+      adminPath: tools.admin,
     });
   } catch (err) {
     await _stopAll(daemons);
@@ -245,6 +272,9 @@ interface _RgwFields {
   secretKey: string;
   daemons: Daemon[];
   awsPath: string;
+  /** Starts a new radosgw daemon with the cluster's settings. */
+  gateway: () => Daemon;
+  adminPath: string;
 }
 
 class _RgwServer implements RgwServer {
@@ -255,14 +285,19 @@ class _RgwServer implements RgwServer {
   readonly dir: string;
   readonly #daemons: Daemon[];
   readonly #awsPath: string;
+  readonly #gateway: () => Daemon;
+  readonly #adminPath: string;
+  #policyCaps: Promise<unknown> | undefined;
 
   constructor(fields: _RgwFields) {
+    this.#gateway = fields.gateway;
     this.dir = fields.dir;
     this.endpoint = fields.endpoint;
     this.accessKey = fields.accessKey;
     this.secretKey = fields.secretKey;
     this.#daemons = fields.daemons;
     this.#awsPath = fields.awsPath;
+    this.#adminPath = fields.adminPath;
   }
 
   get pids(): number[] {
@@ -270,11 +305,60 @@ class _RgwServer implements RgwServer {
   }
 
   aws(args: string[], stdin?: string | Uint8Array): Promise<ExecResult> {
+    return this.#aws(this, args, stdin);
+  }
+
+  awsAs(keys: S3Keys, args: string[]): Promise<ExecResult> {
+    return this.#aws(keys, args);
+  }
+
+  async createUser(uid: string): Promise<S3Keys> {
+    const created = await this.#admin("user create", ["--uid", uid, "--display-name", uid]);
+    const keys =
+      (JSON.parse(created.stdout) as { keys: { access_key: string; secret_key: string }[] })
+        .keys[0];
+    if (keys === undefined) throw new Error(`radosgw-admin user create ${uid} failed: no keys`);
+    return { accessKey: keys.access_key, secretKey: keys.secret_key };
+  }
+
+  async putUserPolicy(uid: string, name: string, document: string): Promise<void> {
+    // The harness user may manage user policies once it has these caps.
+    this.#policyCaps ??= this.#admin("caps add", ["--uid", "harness", "--caps", "user-policy=*"]);
+    await this.#policyCaps;
+    const file = `${this.dir}/policy-${uid}-${name}.json`;
+    await Deno.writeTextFile(file, document);
+    const put = await this.aws([
+      "iam",
+      "put-user-policy",
+      "--user-name",
+      uid,
+      "--policy-name",
+      name,
+      "--policy-document",
+      `file://${file}`,
+    ]);
+    if (put.code !== 0) {
+      throw new Error(
+        `aws iam put-user-policy ${uid} ${name} failed (exit ${put.code}): ${put.stderr}`,
+      );
+    }
+  }
+
+  #admin(what: string, args: string[]): Promise<ExecResult> {
+    return execOk(`radosgw-admin ${what}`, this.#adminPath, [
+      "-c",
+      `${this.dir}/ceph.conf`,
+      ...what.split(" "),
+      ...args,
+    ], { env: { ...BASE_ENV } });
+  }
+
+  #aws(keys: S3Keys, args: string[], stdin?: string | Uint8Array): Promise<ExecResult> {
     const env = {
       ...BASE_ENV,
       HOME: this.dir,
-      AWS_ACCESS_KEY_ID: this.accessKey,
-      AWS_SECRET_ACCESS_KEY: this.secretKey,
+      AWS_ACCESS_KEY_ID: keys.accessKey,
+      AWS_SECRET_ACCESS_KEY: keys.secretKey,
       AWS_DEFAULT_REGION: this.region,
       AWS_PAGER: "",
       AWS_EC2_METADATA_DISABLED: "true",
@@ -321,6 +405,25 @@ class _RgwServer implements RgwServer {
     ]);
     const uploads = (page.Uploads ?? []) as { Key: string; UploadId: string }[];
     return uploads.map((u) => ({ key: u.Key, uploadId: u.UploadId }));
+  }
+
+  async stopGateway(): Promise<void> {
+    const rgw = this.#daemons.findLast((d) => d.name === "radosgw");
+    await rgw?.stop("SIGTERM", 5_000);
+  }
+
+  async startGateway(): Promise<void> {
+    const at = this.#daemons.findLastIndex((d) => d.name === "radosgw");
+    if (at !== -1 && this.#daemons[at]!.exited === undefined) return;
+    const rgw = this.#gateway();
+    if (at === -1) this.#daemons.push(rgw);
+    else this.#daemons[at] = rgw;
+    await waitUntil(
+      `radosgw on ${this.endpoint}`,
+      () => _answers(this.endpoint),
+      this.#daemons,
+      60_000,
+    );
   }
 
   async stop(): Promise<void> {

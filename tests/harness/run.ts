@@ -6,7 +6,7 @@
  */
 
 import { BASE_ENV, signalNumber } from "./process.ts";
-import { PG15_BIN_DIR } from "./tools.ts";
+import { clientBinDir } from "./tools.ts";
 
 /** An entrypoint at the repo root. */
 export type Entrypoint = "backup.ts" | "restore_drill.ts";
@@ -81,13 +81,31 @@ export function taskPermissions(script: Entrypoint): string[] {
 }
 
 /**
- * The environment a program gets: PATH (PostgreSQL 15 client tools first), HOME (and DENO_DIR when set, so Deno finds its
- * cache), NO_COLOR=1, then `env`. Nothing else is inherited.
+ * A PATH with one PostgreSQL client's bin dir first, then the harness's base PATH: what the
+ * entrypoints find as `pg_dumpall` and `psql`.
+ *
+ * @param version 18 (production's client, the default) or 15 (Debian's, for the older-tooling
+ *   cases).
+ * @throws {Error} When that client's tools are missing, naming `make setup`.
+ * @example
+ * ```ts
+ * // A backup made by older tooling: pg_dumpall 15.
+ * await runEntrypoint("backup.ts", { ...stack.backupEnv, PATH: clientPath(15) });
+ * ```
+ */
+export function clientPath(version: 15 | 18 = 18): string {
+  return `${clientBinDir(version)}:${BASE_ENV.PATH ?? "/usr/bin:/bin"}`;
+}
+
+/**
+ * The environment a program gets: PATH (the PostgreSQL 18 client first, see
+ * {@linkcode clientPath}), HOME (and DENO_DIR when set, so Deno finds its cache), NO_COLOR=1,
+ * then `env`, whose PATH wins. Nothing else is inherited.
  */
 export function cleanEnv(env: Record<string, string>): Record<string, string> {
   const base: Record<string, string> = {
-    // Debian's PostgreSQL 15 client tools first: no pg_wrapper guessing a version.
-    PATH: `${PG15_BIN_DIR}:${BASE_ENV.PATH ?? "/usr/bin:/bin"}`,
+    // Production's client first: pg_dumpall 18 and psql 18, no pg_wrapper guessing a version.
+    PATH: env.PATH ?? clientPath(18),
     HOME: Deno.env.get("HOME") ?? "/root",
     // Deno colors its own errors even on a pipe; tests match plain text.
     NO_COLOR: "1",

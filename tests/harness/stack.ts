@@ -1,7 +1,9 @@
 /**
- * The whole test stack: a source PostgreSQL 15 with sample data, Ceph RGW with the
- * backup bucket, and a scratch PostgreSQL 18 for restore drills, started concurrently.
- * Measured here: up in about 1.5 s (rich sample included), stopped in about 0.5 s.
+ * The whole test stack: a source PostgreSQL (18 like production, or 15 for the older-source
+ * cases) with sample data, Ceph RGW with the backup bucket, and a scratch PostgreSQL 18 for
+ * restore drills, started concurrently. The entrypoints run with one PostgreSQL client first on
+ * PATH (18 by default: production's pair is pg_dumpall 18 and psql 18). Measured here: up in
+ * about 1.5 s (rich sample included), stopped in about 0.5 s.
  *
  * @module
  */
@@ -9,19 +11,27 @@
 import { type PgServer, startPostgres } from "./postgres.ts";
 import { type RgwOptions, type RgwServer, type S3Key, startRgw } from "./rgw.ts";
 import { loadRichSample, loadSimpleSample } from "./sample_data.ts";
+import { clientPath } from "./run.ts";
 import { requireTool } from "./tools.ts";
 
 /** How to start the stack. */
 export interface StackOptions {
   /** Which sample to load into the source. @default "rich" */
   sample?: "rich" | "simple" | "none";
+  /** The source server's major version: 18 as in production, 15 for an older source. @default 18 */
+  source?: 15 | 18;
+  /**
+   * Whose `pg_dumpall` and `psql` the entrypoints find first on PATH (`backupEnv.PATH`,
+   * `drillEnv.PATH`): 18 as in production, 15 for a backup made by older tooling. @default 18
+   */
+  client?: 15 | 18;
   /** Passed to {@linkcode startRgw}, e.g. bluestore for multi-GiB benchmarks. */
   rgw?: RgwOptions;
 }
 
 /** A running stack; dispose it (`await using`) to stop exactly what it started. */
 export interface Stack extends AsyncDisposable {
-  /** PostgreSQL 15, superuser `postgres`, sample loaded. */
+  /** PostgreSQL 18 (or as {@linkcode StackOptions.source} says), superuser `postgres`, sample loaded. */
   readonly source: PgServer;
   /** PostgreSQL 18, superuser `drill_admin`, empty. */
   readonly scratch: PgServer;
@@ -32,9 +42,9 @@ export interface Stack extends AsyncDisposable {
   readonly prefix: string;
   /** The sample's databases, e.g. `["app", "analytics", "Weird-DB name"]`. */
   readonly databases: string[];
-  /** PG*, S3_*, AWS_*, TZ=UTC for `backup.ts`. */
+  /** PATH (the stack's client first), PG*, S3_*, AWS_*, TZ=UTC for `backup.ts`. */
   readonly backupEnv: Record<string, string>;
-  /** S3_*, AWS_*, SCRATCH_PG*, EXPECTED_DATABASES, TZ=UTC for `restore_drill.ts`. */
+  /** PATH, S3_*, AWS_*, SCRATCH_PG*, EXPECTED_DATABASES, TZ=UTC for `restore_drill.ts`. */
   readonly drillEnv: Record<string, string>;
   /** Objects in the bucket under `prefix`. @default prefix everything */
   listKeys(prefix?: string): Promise<S3Key[]>;
@@ -58,10 +68,11 @@ export const STACK_PREFIX = "postgresql-18";
  */
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   // What the entrypoints run; a missing one should name `make setup`, not fail mid-backup.
-  for (const tool of ["pg_dumpall-15", "psql-15", "zstd"] as const) requireTool(tool);
+  const path = clientPath(opts.client ?? 18);
+  requireTool("zstd");
   const started = await Promise.allSettled(
     [
-      startPostgres({ version: 15, name: "source" }),
+      startPostgres({ version: opts.source ?? 18, name: "source" }),
       startRgw(opts.rgw ?? {}),
       startPostgres({ version: 18, superuser: "drill_admin", name: "scratch" }),
     ] as const,
@@ -82,7 +93,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       _loadSample(source.value, opts.sample ?? "rich"),
       s3.value.createBucket(STACK_BUCKET),
     ]);
-    return new _Stack(source.value, scratch.value, s3.value, databases);
+    return new _Stack(source.value, scratch.value, s3.value, databases, path);
   } catch (err) {
     await cleanup();
     throw err;
@@ -106,8 +117,10 @@ class _Stack implements Stack {
     readonly scratch: PgServer,
     readonly s3: RgwServer,
     readonly databases: string[],
+    path: string,
   ) {
     const s3Env = {
+      PATH: path,
       S3_ENDPOINT: s3.endpoint,
       S3_BUCKET: this.bucket,
       S3_PREFIX: this.prefix,

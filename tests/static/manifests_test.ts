@@ -216,7 +216,7 @@ Deno.test("no manifest holds a secret value; the example Secret holds only place
       }
     }
   }
-  for (const example of [exampleSecretDocs[0]!.value, healthcheckSecretDocs[0]!.value]) {
+  for (const { value: example } of [...exampleSecretDocs, ...healthcheckSecretDocs]) {
     assert.equal(example.kind, "Secret");
     const values = Object.values(
       (example.stringData ?? example.data ?? {}) as Record<string, string>,
@@ -224,6 +224,33 @@ Deno.test("no manifest holds a secret value; the example Secret holds only place
     assert.ok(values.length > 0);
     for (const v of values) assert.match(v, /^<placeholder: [a-z_]+>$/, `not a placeholder: ${v}`);
   }
+});
+
+Deno.test("each job reads its S3 keys from its own Secret, both with the same key names", () => {
+  const secretOf = (cronJob: unknown, name: string) =>
+    listAt(container(cronJob, name), "env")
+      .filter((e) => String(e.name).startsWith("AWS_"))
+      .map((e) => [e.name, at(e, "valueFrom", "secretKeyRef")]);
+  const keyNames = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"];
+  assert.deepEqual(
+    secretOf(backup, "backup"),
+    keyNames.map((k) => [k, { name: "postgres-backup-s3-credentials", key: k }]),
+  );
+  assert.deepEqual(
+    secretOf(drill, "restore-drill"),
+    keyNames.map((k) => [k, { name: "postgres-restore-drill-s3-credentials", key: k }]),
+  );
+  // The example file shows both Secrets, with exactly the keys the jobs read.
+  assert.deepEqual(
+    exampleSecretDocs.map((d) => [
+      at(d.value, "metadata", "name"),
+      Object.keys(d.value.stringData as Record<string, string>),
+    ]),
+    [
+      ["postgres-backup-s3-credentials", keyNames],
+      ["postgres-restore-drill-s3-credentials", keyNames],
+    ],
+  );
 });
 
 Deno.test("the drill's scratch PostgreSQL is a native sidecar on 127.0.0.1 only", () => {

@@ -1,0 +1,151 @@
+/**
+ * One pass over a backup: S3 → sha256 → zstd -d → the caller's transforms → psql (or nowhere,
+ * to only read). The object is hashed to its last byte even when psql stops early, so the
+ * caller can give the sha256 verdict first; the download resumes where it broke off. The pass
+ * itself throws only for what makes a verdict impossible: a stop signal, or a download that
+ * failed for good.
+ *
+ * @module
+ */
+import { ChecksumStream } from "./checksum.ts";
+import type { Log } from "./log.ts";
+import { type ChildSpec, type PartFailure, Pipeline } from "./pipeline.ts";
+import { zstdDecompressSpec } from "./pg_tools.ts";
+import { openDownload } from "./s3/download.ts";
+import type { S3Store } from "./s3/store.ts";
+
+/** Where the SQL goes. */
+export interface Sink {
+  /** The child's name in messages (`psql`). */
+  readonly name: string;
+  readonly spec: ChildSpec;
+  /** What to tell the operator when it fails on its own. */
+  readonly hint: string;
+}
+
+/** What a pass needs. */
+export interface PassOptions {
+  readonly store: S3Store;
+  /** The data object. */
+  readonly key: string;
+  readonly log: Log;
+  /** SIGTERM/SIGINT. */
+  readonly signal: AbortSignal;
+  /** The environment children start from. */
+  readonly childEnv: Record<string, string>;
+  /** Streams between zstd -d and the sink, in order (they see the SQL text). */
+  readonly transforms: readonly TransformStream<Uint8Array, Uint8Array>[];
+  /** psql, or undefined to read the SQL and discard it. */
+  readonly sink: Sink | undefined;
+  /** Seconds between progress lines. */
+  readonly progressSeconds: number;
+}
+
+/** What a pass read, and the first thing that failed downstream of S3. */
+export interface PassResult {
+  /** Bytes of the object read. */
+  readonly bytes: number;
+  /** The object's size, from its GET. */
+  readonly size: number;
+  /** sha256 of the bytes read. */
+  readonly sha256: string;
+  /** The sha256 the object carries in its own metadata, if any. */
+  readonly carriedSha256: string | undefined;
+  /** Whether every byte of the object was read (so `sha256` is the object's). */
+  readonly complete: boolean;
+  /** How many times the download resumed. */
+  readonly resumes: number;
+  /** The first failure of zstd, a transform or the sink, if any; words are the caller's. */
+  readonly failure: PartFailure | undefined;
+  readonly durationMs: number;
+}
+
+const ZSTD_HINT =
+  "the object matches its sha256, so it was written corrupt; take a fresh backup and drill it, or drill an older one with --key";
+
+/**
+ * Runs one pass.
+ *
+ * @returns what was read and the first downstream failure
+ * @throws {StoppedError} when a signal stopped it
+ * @throws {StoreError} when the object could not be opened or read to its end
+ */
+export async function restorePass(options: PassOptions): Promise<PassResult> {
+  const { store, key, log } = options;
+  const t0 = performance.now();
+  const download = await openDownload(store, key, log);
+  const run = new Pipeline(options.signal, { stopOnFailure: false });
+  const sum = new ChecksumStream();
+  const zstd = run.spawn("zstd", zstdDecompressSpec(options.childEnv), ZSTD_HINT);
+  const sink = options.sink
+    ? run.spawn(options.sink.name, options.sink.spec, options.sink.hint)
+    : undefined;
+  let sql = zstd.stdout!;
+  for (const transform of options.transforms) sql = sql.pipeThrough(transform);
+  run.track(
+    `zstd → ${options.sink?.name ?? "discard"}`,
+    sql.pipeTo(sink?.stdin ?? new WritableStream()),
+  );
+  const fed = run.track(
+    "download",
+    feed(download.stream.pipeThrough(sum), zstd.stdin!, run.signal),
+    { critical: true },
+  );
+  const progress = setInterval(() => {
+    log.info("restore", "progress", { downloaded_bytes: sum.bytes, object_bytes: download.size });
+  }, options.progressSeconds * 1000);
+  try {
+    await run.settle();
+  } finally {
+    clearInterval(progress);
+  }
+  // Only a stop or a download that failed first ends the pass here; the rest is the caller's.
+  if (options.signal.aborted) run.throwIfFailed();
+  const downloadFailure = run.failures().find((f) => f.name === "download" && !f.consequence);
+  const first = run.firstFailure();
+  if (downloadFailure && (first === downloadFailure || first === undefined)) {
+    throw downloadFailure.error;
+  }
+  const complete = (await fed) !== undefined && downloadFailure === undefined;
+  return {
+    bytes: sum.bytes,
+    size: download.size,
+    sha256: sum.hex(),
+    carriedSha256: download.metadata.sha256,
+    complete,
+    resumes: download.resumes(),
+    failure: first,
+    durationMs: Math.round(performance.now() - t0),
+  };
+}
+
+/**
+ * Writes the object into zstd's stdin. When zstd or psql stops early, the rest is still read,
+ * so the hash covers the whole object; a stop signal ends it at once.
+ */
+async function feed(
+  source: ReadableStream<Uint8Array>,
+  sink: WritableStream<Uint8Array>,
+  signal: AbortSignal,
+): Promise<true> {
+  const writer = sink.getWriter();
+  let open = true;
+  try {
+    for await (const chunk of source) {
+      signal.throwIfAborted();
+      if (!open) continue;
+      try {
+        await writer.write(chunk);
+      } catch {
+        open = false; // zstd or psql is gone; their exit says why
+      }
+    }
+    if (open) await writer.close().catch(() => {});
+    return true;
+  } catch (err) {
+    await writer.abort(err).catch(() => {});
+    throw err;
+  } finally {
+    writer.releaseLock();
+  }
+}

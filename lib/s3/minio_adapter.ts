@@ -1,0 +1,379 @@
+/**
+ * The only module that imports npm:minio. Each method sends exactly one S3 request through the
+ * transport of the given try, and answers in backup-toolbox's own types, so retrying, checking
+ * and wording live elsewhere (store.ts, retry.ts, failure.ts).
+ *
+ * @module
+ */
+import { Client, CopyDestinationOptions, CopySourceOptions } from "minio";
+import { Buffer } from "node:buffer";
+import http from "node:http";
+import https from "node:https";
+import type { Attempt } from "./attempt.ts";
+
+/** How to reach the bucket. */
+export interface StoreOptions {
+  /** `http(s)://host:port` */
+  readonly endpoint: string;
+  readonly region: string;
+  readonly bucket: string;
+  readonly accessKey: string;
+  readonly secretKey: string;
+  /** The Kubernetes Secret that holds the keys, named in hints. @default "postgres-backup-s3-credentials" */
+  readonly credentialsSecret?: string;
+}
+
+/** An object in a listing. */
+export interface ObjectEntry {
+  readonly key: string;
+  readonly size: number;
+  readonly lastModified: Date;
+}
+
+/** An object's metadata. */
+export interface ObjectStat {
+  readonly size: number;
+  readonly etag: string;
+  readonly lastModified: Date;
+  /** User metadata (`x-amz-meta-*`), lowercase names without the prefix. */
+  readonly metadata: Record<string, string>;
+}
+
+/** A multipart upload that was started and never completed or aborted. */
+export interface IncompleteUpload {
+  readonly key: string;
+  readonly uploadId: string;
+  readonly initiated: Date;
+}
+
+/** One part of a multipart upload, as CompleteMultipartUpload wants it. */
+export interface UploadedPart {
+  readonly part: number;
+  readonly etag: string;
+}
+
+/** One lifecycle rule, as far as backup-toolbox cares. */
+export interface RetentionRule {
+  readonly id: string;
+  readonly prefix: string;
+  readonly expireDays: number | undefined;
+  readonly abortIncompleteDays: number | undefined;
+}
+
+/** An open GET: the body and what its headers say. */
+export interface GetResponse {
+  /** The body; destroying the try's connections ends it with an error. */
+  readonly body: http.IncomingMessage;
+  /** Bytes in this response (the rest of the object from the requested offset). */
+  readonly length: number;
+  /** The object's ETag (without quotes). */
+  readonly etag: string;
+  /** User metadata of the object. */
+  readonly metadata: Record<string, string>;
+  /** Where this response starts in the object (from Content-Range; 0 for a whole object). */
+  readonly start: number;
+}
+
+/** One page of a listing. */
+export interface ListPage {
+  readonly objects: ObjectEntry[];
+  readonly folders: string[];
+  /** Token for the next page; undefined on the last. */
+  readonly next: string | undefined;
+}
+
+/** One page of incomplete uploads. */
+export interface UploadsPage {
+  readonly uploads: IncompleteUpload[];
+  readonly next: { keyMarker: string; uploadIdMarker: string } | undefined;
+}
+
+/** npm:minio, one request per call, each through the transport of a try. */
+export class MinioAdapter {
+  readonly bucket: string;
+  readonly endpoint: string;
+  /** The Secret holding the keys, for hints. */
+  readonly credentialsSecret: string;
+  readonly #options: StoreOptions;
+  readonly #secure: boolean;
+  readonly #host: string;
+  readonly #port: number;
+  readonly #agent: http.Agent;
+
+  /** @param options endpoint, region, bucket and credentials */
+  constructor(options: StoreOptions) {
+    const url = new URL(options.endpoint);
+    this.#secure = url.protocol === "https:";
+    this.#host = url.hostname.replace(/^\[|\]$/g, "");
+    this.#port = url.port ? Number(url.port) : this.#secure ? 443 : 80;
+    // A fresh connection per request: a kept-alive one that the server closed is retried by
+    // the HTTP client itself, out of sight of the retry layer and its log.
+    this.#agent = this.#secure
+      ? new https.Agent({ keepAlive: false })
+      : new http.Agent({ keepAlive: false });
+    this.#options = options;
+    this.bucket = options.bucket;
+    this.endpoint = options.endpoint;
+    this.credentialsSecret = options.credentialsSecret ?? "postgres-backup-s3-credentials";
+  }
+
+  /** A client bound to one try; cheap to make (configuration only). */
+  #client(attempt: Attempt): Client {
+    return new Client({
+      endPoint: this.#host,
+      port: this.#port,
+      useSSL: this.#secure,
+      region: this.#options.region,
+      accessKey: this.#options.accessKey,
+      secretKey: this.#options.secretKey,
+      pathStyle: true,
+      // Ours is the only retry layer.
+      retryOptions: { disableRetry: true },
+      transport: attempt.transport(this.#secure),
+      transportAgent: this.#agent,
+    });
+  }
+
+  /** ListObjectsV2, one page. */
+  async listPage(
+    attempt: Attempt,
+    prefix: string,
+    delimiter: string,
+    token: string,
+    maxKeys = 1000,
+  ): Promise<ListPage> {
+    const page = await this.#client(attempt).listObjectsV2Query(
+      this.bucket,
+      prefix,
+      token,
+      delimiter,
+      maxKeys,
+      "",
+    );
+    const objects: ObjectEntry[] = [];
+    const folders: string[] = [];
+    for (const item of page.objects) {
+      if (item.prefix) folders.push(item.prefix);
+      else if (item.name) {
+        objects.push({ key: item.name, size: item.size, lastModified: item.lastModified });
+      }
+    }
+    const next = page.isTruncated && page.nextContinuationToken
+      ? page.nextContinuationToken
+      : undefined;
+    return { objects, folders, next };
+  }
+
+  /** HeadObject. */
+  async stat(attempt: Attempt, key: string): Promise<ObjectStat> {
+    const s = await this.#client(attempt).statObject(this.bucket, key);
+    // npm:minio has already stripped `x-amz-meta-` from the names.
+    const metadata: Record<string, string> = {};
+    for (const [name, value] of Object.entries(s.metaData ?? {})) {
+      metadata[name.toLowerCase()] = String(value);
+    }
+    return { size: s.size, etag: s.etag, lastModified: s.lastModified, metadata };
+  }
+
+  /**
+   * GetObject from `offset`, pinned to `etag` when given (If-Match), so a resumed download
+   * never mixes two versions of an object.
+   */
+  async get(attempt: Attempt, key: string, offset: number, etag?: string): Promise<GetResponse> {
+    const headers: Record<string, string> = {};
+    if (offset > 0) headers.range = `bytes=${offset}-`;
+    if (etag) headers["if-match"] = `"${etag}"`;
+    const body = await this.#client(attempt).makeRequestAsync(
+      { method: "GET", bucketName: this.bucket, objectName: key, headers },
+      "",
+      offset > 0 ? [206] : [200],
+    );
+    const h = body.headers;
+    const range = /^bytes (\d+)-\d+\/\d+$/.exec(String(h["content-range"] ?? ""));
+    return {
+      body,
+      length: Number(h["content-length"] ?? NaN),
+      etag: String(h.etag ?? "").replace(/^"|"$/g, ""),
+      metadata: userMetadata(h),
+      start: range ? Number(range[1]) : 0,
+    };
+  }
+
+  /** PutObject of a small body in one request. */
+  async put(attempt: Attempt, key: string, body: Uint8Array, contentType: string): Promise<void> {
+    const buffer = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+    await this.#client(attempt).putObject(this.bucket, key, buffer, buffer.length, {
+      "Content-Type": contentType,
+    });
+  }
+
+  /** CreateMultipartUpload; returns the upload id. */
+  async createMultipart(
+    attempt: Attempt,
+    key: string,
+    contentType: string,
+    metadata: Record<string, string> = {},
+  ): Promise<string> {
+    const headers: Record<string, string> = { "Content-Type": contentType };
+    for (const [name, value] of Object.entries(metadata)) headers[`x-amz-meta-${name}`] = value;
+    return await this.#client(attempt).initiateNewMultipartUpload(this.bucket, key, headers);
+  }
+
+  /** UploadPart; returns the part's ETag. */
+  async uploadPart(
+    attempt: Attempt,
+    key: string,
+    uploadId: string,
+    part: number,
+    body: Uint8Array,
+  ): Promise<string> {
+    const result = await this.#client(attempt).uploadPart(
+      {
+        bucketName: this.bucket,
+        objectName: key,
+        uploadID: uploadId,
+        partNumber: part,
+        headers: {},
+      },
+      Buffer.from(body.buffer, body.byteOffset, body.byteLength),
+    );
+    return result.etag;
+  }
+
+  /** UploadPartCopy of a whole object; returns the part's ETag. */
+  async uploadPartCopy(
+    attempt: Attempt,
+    key: string,
+    uploadId: string,
+    part: number,
+    sourceKey: string,
+  ): Promise<string> {
+    const result = await this.#client(attempt).uploadPart({
+      bucketName: this.bucket,
+      objectName: key,
+      uploadID: uploadId,
+      partNumber: part,
+      headers: { "x-amz-copy-source": encodeURI(`${this.bucket}/${sourceKey}`) },
+    });
+    return result.etag;
+  }
+
+  /** CompleteMultipartUpload. Its answer's ETag is not trusted (RGW sends none): stat after. */
+  async completeMultipart(
+    attempt: Attempt,
+    key: string,
+    uploadId: string,
+    parts: readonly UploadedPart[],
+  ): Promise<void> {
+    await this.#client(attempt).completeMultipartUpload(this.bucket, key, uploadId, [...parts]);
+  }
+
+  /** AbortMultipartUpload. */
+  async abortMultipart(attempt: Attempt, key: string, uploadId: string): Promise<void> {
+    await this.#client(attempt).abortMultipartUpload(this.bucket, key, uploadId);
+  }
+
+  /** CopyObject (up to 5 GiB), replacing the target's metadata. */
+  async copy(
+    attempt: Attempt,
+    source: string,
+    target: string,
+    metadata: Record<string, string>,
+    contentType: string,
+  ): Promise<void> {
+    await this.#client(attempt).copyObject(
+      new CopySourceOptions({ Bucket: this.bucket, Object: source }),
+      new CopyDestinationOptions({
+        Bucket: this.bucket,
+        Object: target,
+        MetadataDirective: "REPLACE",
+        UserMetadata: metadata,
+        Headers: { "Content-Type": contentType },
+      }),
+    );
+  }
+
+  /**
+   * DeleteObject of one key. Not the multi-object DeleteObjects: RGW checks that one against
+   * the bucket, so a policy that allows deletes only under a staging prefix refuses it.
+   */
+  async delete(attempt: Attempt, key: string): Promise<void> {
+    await this.#client(attempt).removeObject(this.bucket, key);
+  }
+
+  /** ListMultipartUploads, one page. */
+  async listUploadsPage(
+    attempt: Attempt,
+    prefix: string,
+    keyMarker: string,
+    uploadIdMarker: string,
+  ): Promise<UploadsPage> {
+    const page = await this.#client(attempt).listIncompleteUploadsQuery(
+      this.bucket,
+      prefix,
+      keyMarker,
+      uploadIdMarker,
+      "",
+    );
+    return {
+      uploads: page.uploads.map((u) => ({
+        key: u.key,
+        uploadId: u.uploadId,
+        initiated: new Date(u.initiated),
+      })),
+      next: page.isTruncated
+        ? { keyMarker: page.nextKeyMarker, uploadIdMarker: page.nextUploadIdMarker }
+        : undefined,
+    };
+  }
+
+  /** GetBucketLifecycleConfiguration, raw (undefined when the bucket has none). */
+  async getLifecycleRaw(attempt: Attempt): Promise<unknown[]> {
+    const config = await this.#client(attempt).getBucketLifecycle(this.bucket) as
+      | { Rule?: unknown }
+      | null;
+    const raw = config?.Rule ?? [];
+    return Array.isArray(raw) ? raw : [raw];
+  }
+
+  /** PutBucketLifecycleConfiguration with these raw rules. */
+  async putLifecycleRaw(attempt: Attempt, rules: readonly unknown[]): Promise<void> {
+    // deno-lint-ignore no-explicit-any
+    await this.#client(attempt).setBucketLifecycle(this.bucket, { Rule: [...rules] } as any);
+  }
+}
+
+/** Reads a raw lifecycle rule into the fields backup-toolbox checks. */
+export function readRetentionRule(raw: unknown): RetentionRule & { enabled: boolean } {
+  const r = raw as {
+    ID?: string;
+    Status?: string;
+    Filter?: { Prefix?: string };
+    Prefix?: string;
+    Expiration?: { Days?: unknown };
+    AbortIncompleteMultipartUpload?: { DaysAfterInitiation?: unknown };
+  };
+  return {
+    id: r.ID ?? "",
+    enabled: r.Status !== "Disabled",
+    prefix: r.Filter?.Prefix ?? r.Prefix ?? "",
+    expireDays: numberOrUndefined(r.Expiration?.Days),
+    abortIncompleteDays: numberOrUndefined(r.AbortIncompleteMultipartUpload?.DaysAfterInitiation),
+  };
+}
+
+function numberOrUndefined(value: unknown): number | undefined {
+  const n = Number(value);
+  return value === undefined || value === null || Number.isNaN(n) ? undefined : n;
+}
+
+function userMetadata(headers: Record<string, unknown>): Record<string, string> {
+  const metadata: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    const lower = name.toLowerCase();
+    if (lower.startsWith("x-amz-meta-")) {
+      metadata[lower.slice("x-amz-meta-".length)] = String(value);
+    }
+  }
+  return metadata;
+}

@@ -1,0 +1,76 @@
+/**
+ * What one run wrote under its staging folder (`<prefix>/.tmp/<run>/`): objects and open
+ * multipart uploads. The run's one cleanup removes exactly those, plus anything else it finds
+ * in that folder (an upload whose start was answered but the answer lost), with the bounded
+ * cleanup store, and names what it could not remove.
+ *
+ * @module
+ */
+import type { S3Store } from "./store.ts";
+
+/** A run's staged objects and open uploads. */
+export class Staged {
+  /** Staged object keys. */
+  readonly objects = new Set<string>();
+  /** Open multipart uploads: key → upload id. */
+  readonly uploads = new Map<string, string>();
+
+  /**
+   * Aborts the open uploads and deletes the staged objects, then looks in `tempDir` for more.
+   * Uses `store.forCleanup()`: short timeouts, one quick retry, a deadline of its own, so it
+   * ends in bounded time even when S3 is down or the run was stopped.
+   *
+   * @param store the run's store
+   * @param tempDir the run's staging folder
+   * @returns what could not be removed (object keys, keys of open uploads) and the first error
+   */
+  async cleanUp(store: S3Store, tempDir: string): Promise<Leftovers> {
+    const cleanup = store.forCleanup();
+    const uploads = new Map(this.uploads);
+    const objects = new Set(this.objects);
+    // Anything else in the folder is this run's too (a lost answer, a killed request).
+    await Promise.all([
+      cleanup.listIncompleteUploads(tempDir).then(
+        (found) => found.forEach((u) => uploads.set(`${u.key}\n${u.uploadId}`, u.uploadId)),
+        () => {},
+      ),
+      cleanup.listObjects(tempDir).then(
+        (found) => found.forEach((o) => objects.add(o.key)),
+        () => {},
+      ),
+    ]);
+    const left: Leftovers = { objects: [], uploads: [], error: undefined };
+    await Promise.all([...uploads].map(async ([entry, uploadId]) => {
+      const key = entry.split("\n")[0]!;
+      try {
+        await cleanup.abortUpload(key, uploadId);
+        this.uploads.delete(key);
+      } catch (err) {
+        left.error ??= err;
+        if (!left.uploads.includes(key)) left.uploads.push(key);
+      }
+    }));
+    await Promise.all([...objects].map(async (key) => {
+      try {
+        await cleanup.remove([key]);
+        this.objects.delete(key);
+      } catch (err) {
+        left.error ??= err;
+        left.objects.push(key);
+      }
+    }));
+    left.objects.sort();
+    left.uploads.sort();
+    return left;
+  }
+}
+
+/** What a cleanup could not remove. */
+export interface Leftovers {
+  /** Staged object keys still there. */
+  objects: string[];
+  /** Keys of multipart uploads still open. */
+  uploads: string[];
+  /** The first thing that went wrong, for the hint. */
+  error: unknown;
+}
