@@ -380,7 +380,7 @@ Deno.test("S3 keys with the shipped least-privilege policies", async (t) => {
   );
 
   await t.step(
-    "--key naming a missing backup says not found, though RGW answers 403 to a prefix-only lister",
+    "--key naming a missing backup says it does not exist, though RGW answers 403 to a prefix-only lister",
     async () => {
       const missing = `${stack.prefix}/2020/01/01/full.sql.zst`;
       const head = await awsAs(stack, drillKey, [
@@ -398,7 +398,7 @@ Deno.test("S3 keys with the shipped least-privilege policies", async (t) => {
       assert.equal(run.code, 1, run.stderr);
       assert.equal(
         run.lastLine.msg,
-        `backup ${missing} not found in s3://homelab-backup-postgres/`,
+        `cannot read ${missing}: it does not exist in s3://homelab-backup-postgres/`,
       );
     },
   );
