@@ -294,4 +294,27 @@ Deno.test("monitoring", async (t) => {
       assert.equal(await backupValue("backup_toolbox_tables_shrunk"), 3);
     },
   );
+
+  await t.step(
+    "tripwire: the backup key with only the shipped postgres-backup policy reads the previous manifest",
+    async () => {
+      const uid = "postgres-backup";
+      const keys = await stack.s3.createUser(uid);
+      const policy = await Deno.readTextFile(
+        new URL("../manifests/s3-policies/postgres-backup.json", import.meta.url),
+      );
+      await stack.s3.putUserPolicy(uid, "postgres-backup", policy);
+      const run = await runEntrypoint("backup.ts", {
+        ...stack.backupEnv,
+        AWS_ACCESS_KEY_ID: keys.accessKey,
+        AWS_SECRET_ACCESS_KEY: keys.secretKey,
+      });
+      assert.equal(run.code, 0, run.stderr);
+      assert.ok(!run.lines.some((l) => String(l.msg).startsWith("tripwire skipped")), run.stderr);
+      assert.deepEqual(
+        run.lines.filter((l) => l.msg === "table shrank").map((l) => l.table),
+        ["public.audit", "public.orders"],
+      );
+    },
+  );
 });
