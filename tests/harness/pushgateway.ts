@@ -1,6 +1,7 @@
 /**
  * A real Prometheus Pushgateway (Debian's prometheus-pushgateway) on a free 127.0.0.1 port,
- * metrics in memory only, stopped by PID. Measured here: ready in about 0.1 s.
+ * metrics in memory only, stopped by PID. Measured here: tests/notify_test.ts starts and stops
+ * five of them, with its nine tests, in under 1 s.
  *
  * @module
  */
