@@ -31,7 +31,8 @@ export interface LogOptions {
 
 const encoder = new TextEncoder();
 
-function writeStderr(line: string): void {
+/** Writes one finished line and a newline to stderr, whole. */
+export function writeStderr(line: string): void {
   const bytes = encoder.encode(line + "\n");
   let written = 0;
   while (written < bytes.length) written += Deno.stderr.writeSync(bytes.subarray(written));
