@@ -322,6 +322,13 @@ export const DRILL_SETTINGS = {
     kind: "bool",
     help: "allow a scratch host that is not loopback (a real recovery, not a drill)",
   },
+  verifyOnly: {
+    env: "VERIFY_ONLY",
+    flag: "verify-only",
+    kind: "bool",
+    help:
+      "restore nothing: read the backup (checking its sha256) and compare the server SCRATCH_* names with it, databases, tables, rows and values (after a recovery made by hand)",
+  },
   scratchWaitSeconds: {
     env: "SCRATCH_WAIT_SECONDS",
     flag: "scratch-wait-seconds",

@@ -38,9 +38,11 @@ import type { ProgramContext } from "./main.ts";
 /** What a drill needs besides its settings; `now` can be fixed in tests. */
 export type DrillContext = ProgramContext & { readonly now?: () => Date };
 
-/** The drill report: logged as one line and stored beside the backup. */
+/** The drill report: logged as one line and stored beside the backup (a drill, not a check). */
 export interface DrillReport {
   readonly result: "OK";
+  /** `drill` restored the backup into the scratch server; `verify-only` compared a server with it. */
+  readonly mode: "drill" | "verify-only";
   readonly tool_version: string;
   readonly drilled_at: string;
   readonly backup: {
@@ -102,14 +104,46 @@ export async function runDrill(config: DrillConfig, ctx: DrillContext): Promise<
   const drill = new Drill(config, ctx);
   await guard(drill);
   const found = await drill.phase("find", () => find(drill));
-  const scratchVersion = await drill.phase("wait", () => waitForScratch(drill, found.files));
-  const restored = await drill.phase("restore", () => verifyAndRestore(drill, found));
+  if (config.verifyOnly) return await verifyOnly(drill, found);
+  const scratchVersion = await drill.phase("wait", () => waitForScratch(drill, found.files, true));
+  const restored = await drill.phase("restore", () => verifyAndRestore(drill, found, true));
   const names = await drill.phase("smoke", () => smoke(drill.scratch, config.expectedDatabases));
   ctx.log.info("smoke", "smoke OK", { databases: names, expected: config.expectedDatabases });
   const manifest = await found.files.manifestFor(restored.sha256);
   const counted = await drill.phase("compare", () => deepCheck(drill, manifest));
   const values = await drill.phase("verify", () => verifyValues(drill, restored.values, manifest));
   return await report(drill, found, restored, scratchVersion, names, manifest, counted, values);
+}
+
+/**
+ * `--verify-only`: restore nothing. Read the backup (its sha256 checked as it streams), then
+ * compare the server SCRATCH_* names with it: every database, table and row count the dump holds,
+ * and every value. The check after a recovery made by hand. Its report is logged, never stored
+ * beside the backup: only a real drill marks a backup as drilled.
+ */
+async function verifyOnly(drill: Drill, found: Found): Promise<DrillReport> {
+  const { ctx } = drill;
+  const version = await drill.phase("wait", () => waitForScratch(drill, found.files, false));
+  const read = await drill.phase("read", () => verifyAndRestore(drill, found, false));
+  const manifest = await found.files.manifestFor(read.sha256);
+  // The expected counts come from the very bytes just verified, manifest or not.
+  const counted = await drill.phase("compare", async () => {
+    const restored = await compareCountsOn(
+      drill.scratch,
+      read.counts,
+      "the server differs from the backup",
+      'the server does not hold what the backup holds: a database, table or rows are missing or extra; re-run the recovery (RUNBOOK.md "Recover for real"), or find what changed since',
+    );
+    ctx.log.info(
+      "compare",
+      "deep check OK: every table has the rows the backup holds",
+      totals(restored),
+    );
+    return restored;
+  });
+  const values = await drill.phase("verify", () => verifyValues(drill, read.values, manifest));
+  const names = Object.keys(read.counts);
+  return await report(drill, found, read, version, names, manifest, counted, values);
 }
 
 /** One drill's settings, context, scratch connection and phase timings. */
@@ -197,7 +231,7 @@ async function find(drill: Drill): Promise<Found> {
 }
 
 /** Wait: the scratch server accepts connections and holds none of the backup's databases. */
-async function waitForScratch(drill: Drill, files: BackupFiles): Promise<string> {
+async function waitForScratch(drill: Drill, files: BackupFiles, empty: boolean): Promise<string> {
   const { config, ctx, scratch } = drill;
   const last = await waitForServer(scratch, config.scratchWaitSeconds, ctx.signal);
   if (last !== undefined) {
@@ -208,7 +242,8 @@ async function waitForScratch(drill: Drill, files: BackupFiles): Promise<string>
       SIDECAR_HINT,
     );
   }
-  const existing = new Set(await listDatabases(scratch));
+  // A drill restores into an empty server; --verify-only compares one that holds the data.
+  const existing = new Set(empty ? await listDatabases(scratch) : []);
   const clash = Object.keys(files.manifest?.databases ?? {}).filter((db) =>
     db !== "postgres" && db !== "template1" && existing.has(db)
   );
@@ -239,7 +274,8 @@ async function waitForScratch(drill: Drill, files: BackupFiles): Promise<string>
 async function verifyAndRestore(
   drill: Drill,
   found: Found,
-): Promise<{ bytes: number; sha256: string; values: DumpValues }> {
+  restore: boolean,
+): Promise<{ bytes: number; sha256: string; counts: DumpCounts; values: DumpValues }> {
   const { config, ctx, scratch } = drill;
   const { files, key } = found;
   const expected = await files.expectedSha256();
@@ -253,8 +289,10 @@ async function verifyAndRestore(
     log: ctx.log,
     signal: ctx.signal,
     childEnv: ctx.childEnv,
-    transforms: [parsed, roles],
-    sink: { name: "psql", spec: psqlRestoreSpec(scratch, ctx.childEnv), hint: PSQL_HINT },
+    transforms: restore ? [parsed, roles] : [parsed],
+    sink: restore
+      ? { name: "psql", spec: psqlRestoreSpec(scratch, ctx.childEnv), hint: PSQL_HINT }
+      : undefined,
     progressSeconds: config.progressSeconds,
   });
 
@@ -276,8 +314,10 @@ async function verifyAndRestore(
       skipped: roles.dropped,
     });
   }
-  ctx.log.info("restore", "restore OK", { key, bytes: pass.bytes, duration_ms: pass.durationMs });
-  return { bytes: pass.bytes, sha256, values: parsed.values() };
+  if (restore) {
+    ctx.log.info("restore", "restore OK", { key, bytes: pass.bytes, duration_ms: pass.durationMs });
+  }
+  return { bytes: pass.bytes, sha256, counts: parsed.counts(), values: parsed.values() };
 }
 
 /** zstd's or psql's failure, in the operator's words. */
@@ -360,9 +400,11 @@ async function report(
   const sum = counted
     ? totals(counted)
     : { databases: names.length, tables: 0, rows: 0, large_objects: 0 };
-  const verifySeconds = ((phases.compare ?? 0) + (phases.restore ?? 0)) / 1000;
+  const verifySeconds = ((phases.compare ?? 0) + (phases.restore ?? phases.read ?? 0)) / 1000;
+  const mode = drill.config.verifyOnly ? "verify-only" : "drill";
   const result: DrillReport = {
     result: "OK",
+    mode,
     tool_version: VERSION,
     drilled_at: drill.now().toISOString(),
     backup: {
@@ -392,6 +434,7 @@ async function report(
     database_names: names,
   };
   ctx.log.info("report", "drill report", { report: result });
+  if (mode === "verify-only") return result;
   try {
     await ctx.store.putSmall(
       found.keys.drillReport,
@@ -477,22 +520,42 @@ async function smoke(
  * @returns the restored counts
  * @throws {SmokeError} naming every difference
  */
-export async function compareWithManifest(
+export function compareWithManifest(
   scratch: PgConnection,
   manifest: Manifest,
 ): Promise<DumpCounts> {
+  return compareCountsOn(
+    scratch,
+    manifest.databases,
+    "the restore differs from the backup's manifest",
+    "the dump did not restore everything it holds; read the restore log for skipped objects, and drill again with a fresh backup",
+  );
+}
+
+/**
+ * Counts a server's databases and compares them with what a backup holds.
+ *
+ * @param expected rows per table per database (and large objects), from a manifest or the dump
+ * @param what the start of the failure's message
+ * @param hint what to do about a difference
+ * @returns the server's counts
+ * @throws {SmokeError} `smoke FAILED: <what>: …` naming every difference
+ */
+async function compareCountsOn(
+  scratch: PgConnection,
+  expected: DumpCounts,
+  what: string,
+  hint: string,
+): Promise<DumpCounts> {
   const present = new Set(await listDatabases(scratch));
   const restored: DumpCounts = {};
-  for (const [db, counts] of Object.entries(manifest.databases)) {
+  for (const [db, counts] of Object.entries(expected)) {
     if (!present.has(db)) continue;
     restored[db] = await countDatabase(scratch, db, Object.keys(counts.tables));
   }
-  const diffs = compareCounts(manifest.databases, restored);
+  const diffs = compareCounts(expected, restored);
   if (diffs.length > 0) {
-    throw new SmokeError(
-      `smoke FAILED: the restore differs from the backup's manifest: ${diffs.join("; ")}`,
-      "the dump did not restore everything it holds; read the restore log for skipped objects, and drill again with a fresh backup",
-    );
+    throw new SmokeError(`smoke FAILED: ${what}: ${diffs.join("; ")}`, hint);
   }
   return restored;
 }
