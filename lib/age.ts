@@ -17,10 +17,44 @@ import type { ChildSpec } from "./pipeline.ts";
 
 /**
  * An age X25519 recipient, as `age-keygen` prints it: `age1` and 58 lowercase bech32
- * characters. SSH and plugin recipients are not accepted: the image ships no plugin, and the
- * drill's identity check (`age-keygen -y`) knows only X25519 identities.
+ * characters (see {@linkcode isAgeRecipient} for the checksum). SSH and plugin recipients are
+ * not accepted: the image ships no plugin, and the drill's identity check (`age-keygen -y`)
+ * knows only X25519 identities.
  */
 export const AGE_RECIPIENT = /^age1[02-9ac-hj-np-z]{58}$/;
+
+const BECH32_CHARSET = "qpzry9x8gf2tvdw0s3jn54khce6mua7l";
+const BECH32_GENERATORS = [0x3b6a57b2, 0x26508e6d, 0x1ea119fa, 0x3d4233dd, 0x2a1462b3];
+
+/**
+ * Whether text is an age X25519 recipient whose bech32 checksum holds (BIP 173), so a typo in
+ * a key is refused at start rather than by age mid-backup.
+ *
+ * @example
+ * ```ts
+ * isAgeRecipient("age1vr5m5d7kewgfa0g7zgldxa40dpjqnsqzdsvm9vpt8natdk8wpyzsf9fptr"); // true
+ * isAgeRecipient("age1vr5m5d7kewgfa0g7zgldxa40dpjqnsqzdsvm9vpt8natdk8wpyzsf9fptq"); // false
+ * ```
+ */
+export function isAgeRecipient(text: string): boolean {
+  if (!AGE_RECIPIENT.test(text)) return false;
+  const hrp = "age";
+  const values = [
+    ...[...hrp].map((c) => c.charCodeAt(0) >> 5),
+    0,
+    ...[...hrp].map((c) => c.charCodeAt(0) & 31),
+    ...[...text.slice(hrp.length + 1)].map((c) => BECH32_CHARSET.indexOf(c)),
+  ];
+  let check = 1;
+  for (const value of values) {
+    const top = check >>> 25;
+    check = ((check & 0x1ffffff) << 5) ^ value;
+    BECH32_GENERATORS.forEach((g, i) => {
+      if ((top >>> i) & 1) check ^= g;
+    });
+  }
+  return check === 1;
+}
 
 /** What an age private key looks like; used to keep one out of any message. */
 const AGE_SECRET_KEY = /AGE-SECRET-KEY-1/i;
@@ -54,8 +88,12 @@ export function parseRecipients(text: string): ParsedRecipients {
     .map((entry) => entry.trim())
     .filter((entry) => entry !== "");
   entries.forEach((entry, i) => {
-    if (AGE_RECIPIENT.test(entry)) {
+    if (isAgeRecipient(entry)) {
       if (!recipients.includes(entry)) recipients.push(entry);
+    } else if (AGE_RECIPIENT.test(entry)) {
+      problems.push(
+        `entry ${i + 1} "${entry}" is not an age public key: its checksum is wrong (a typo?)`,
+      );
     } else if (AGE_SECRET_KEY.test(entry)) {
       problems.push(
         `entry ${
@@ -257,6 +295,20 @@ export async function identityPublicKeys(
     );
   }
   return keys;
+}
+
+/**
+ * The public keys of an identity file that is there, for the drill's preflight: a file that
+ * does not exist (an optional Secret not created, for plain backups only) is not an error yet.
+ *
+ * @returns the public keys, or undefined when the file does not exist
+ * @throws {PreflightError} when the file is there but holds no readable identity
+ */
+export async function presentIdentityKeys(
+  identityFile: string,
+  env: Record<string, string>,
+): Promise<string[] | undefined> {
+  return await exists(identityFile) ? await identityPublicKeys(identityFile, env) : undefined;
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -7,6 +7,7 @@ import {
   decryptionFor,
   identityMismatch,
   identityPublicKeys,
+  isAgeRecipient,
   isIdentityMismatch,
   parseRecipients,
 } from "./age.ts";
@@ -14,9 +15,9 @@ import { BackupUnreadableError, PreflightError } from "./errors.ts";
 import { baseEnv } from "./pipeline.ts";
 
 const env = baseEnv(Deno.env.toObject());
-// Well-formed public keys (bech32 characters only); no private key belongs to them.
-const R1 = "age1" + "q".repeat(58);
-const R2 = "age1" + "p".repeat(58);
+// Public keys of throwaway identities, whose private keys were never kept.
+const R1 = "age1vr5m5d7kewgfa0g7zgldxa40dpjqnsqzdsvm9vpt8natdk8wpyzsf9fptr";
+const R2 = "age1q0m4gyg8gnmm5yc069as4rcu79wlg6l8ktpcg6t73x7tqh5fzyqq3wk5wz";
 
 /** A fresh identity from the real age-keygen, in a temp dir. */
 async function keygen(): Promise<{ dir: string; file: string; publicKey: string; secret: string }> {
@@ -56,6 +57,19 @@ Deno.test("parseRecipients() names each bad entry and never repeats a private ke
   assert.ok(!problems.join().includes(secret.slice(16)));
 });
 
+Deno.test("isAgeRecipient() checks the bech32 checksum, so a typo is refused at start", () => {
+  assert.ok(isAgeRecipient(R1));
+  assert.ok(isAgeRecipient(R2));
+  assert.ok(!isAgeRecipient(R1.slice(0, -1) + "q"));
+  assert.ok(!isAgeRecipient("age1" + "q".repeat(58)));
+  assert.ok(!isAgeRecipient(R1.toUpperCase()));
+  assert.deepEqual(parseRecipients(R1.slice(0, 10) + "x" + R1.slice(11)).problems, [
+    `entry 1 "${R1.slice(0, 10)}x${
+      R1.slice(11)
+    }" is not an age public key: its checksum is wrong (a typo?)`,
+  ]);
+});
+
 Deno.test("parseRecipients() reports text that holds no recipient at all", () => {
   assert.deepEqual(parseRecipients("# only a comment\n , \n").problems, [
     "it holds no age recipient",
@@ -66,6 +80,7 @@ Deno.test("AGE_RECIPIENT accepts what age-keygen prints", async () => {
   const key = await keygen();
   try {
     assert.match(key.publicKey, AGE_RECIPIENT);
+    assert.ok(isAgeRecipient(key.publicKey));
     assert.doesNotMatch(key.publicKey.toUpperCase(), AGE_RECIPIENT);
   } finally {
     await Deno.remove(key.dir, { recursive: true });

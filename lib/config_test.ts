@@ -387,8 +387,8 @@ Deno.test("helpText() lists every env name and flag, and the EXIT STATUS section
   assert.match(backup, /zstd compression level \(default 3\)/);
 });
 
-const R1 = "age1" + "q".repeat(58);
-const R2 = "age1" + "p".repeat(58);
+const R1 = "age1vr5m5d7kewgfa0g7zgldxa40dpjqnsqzdsvm9vpt8natdk8wpyzsf9fptr";
+const R2 = "age1q0m4gyg8gnmm5yc069as4rcu79wlg6l8ktpcg6t73x7tqh5fzyqq3wk5wz";
 
 Deno.test("parseSettings() reads AGE_RECIPIENTS as a list of age public keys", () => {
   const config = run(BACKUP_SETTINGS, [], { ...BACKUP_ENV, AGE_RECIPIENTS: ` ${R1} ,${R2}` });
