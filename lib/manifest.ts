@@ -10,6 +10,13 @@ import type { DatabaseCounts, DumpCounts } from "./dump_stream.ts";
 /** The manifest's format version. */
 export const MANIFEST_FORMAT = 1;
 
+/** How a backup's data object is encrypted (absent for a plain backup). */
+export interface ManifestEncryption {
+  readonly method: "age";
+  /** The age public keys it was encrypted to; the identity of any one of them opens it. */
+  readonly recipients: readonly string[];
+}
+
 /** What a manifest records. */
 export interface Manifest {
   readonly format: number;
@@ -18,11 +25,16 @@ export interface Manifest {
   readonly pg_dumpall_version: string;
   readonly started_at: string;
   readonly finished_at: string;
+  /** The data object: `full.sql.zst`, or `full.sql.zst.age` when encrypted. */
   readonly key: string;
+  /** Size of the data object as stored (age's output when encrypted). */
   readonly compressed_bytes: number;
   readonly dump_bytes: number;
+  /** sha256 of the data object as stored. */
   readonly sha256: string;
   readonly databases: DumpCounts;
+  /** Present when the data object is encrypted: with what, and to whom. */
+  readonly encryption?: ManifestEncryption;
 }
 
 /** Totals over every database of a count set. */
@@ -74,6 +86,14 @@ export function parseManifest(text: string): Manifest {
       ) problems.push(`databases.${name}`);
     }
   }
+  const enc = obj.encryption as Partial<ManifestEncryption> | null | undefined;
+  if (
+    enc !== undefined && (
+      typeof enc !== "object" || enc === null || enc.method !== "age" ||
+      !Array.isArray(enc.recipients) || enc.recipients.length === 0 ||
+      !enc.recipients.every((r) => typeof r === "string")
+    )
+  ) problems.push("encryption");
   if (problems.length > 0) {
     throw new TypeError(`Cannot read manifest: invalid ${problems.join(", ")}`);
   }
