@@ -11,9 +11,10 @@ import { runDrill } from "./lib/drill_steps.ts";
 import { runProgram } from "./lib/main.ts";
 
 const SUMMARY = `Restores the newest backup (or --key) into a scratch PostgreSQL on localhost:
-find -> sha256 check -> zstd -dc | psql -v ON_ERROR_STOP=1 -> smoke checks -> row counts
+find -> sha256 check -> [age -d] | zstd -dc | psql -v ON_ERROR_STOP=1 -> smoke checks -> row counts
 compared with the backup's manifest.json -> drill report (logged, and stored as
-drill-report.json beside the backup). Log markers: "sha256 OK", "restore OK", "smoke OK".`;
+drill-report.json beside the backup). A full.sql.zst.age backup needs AGE_IDENTITY_FILE.
+Log markers: "sha256 OK", "restore OK", "smoke OK".`;
 
 /**
  * Runs the restore drill.
