@@ -178,8 +178,15 @@ Deno.test("S3 keys with the shipped least-privilege policies", async (t) => {
         });
         assert.equal(backup.code, 0, backup.stderr);
         assert.equal(backup.lastLine.key, `${data}.age`);
+        await using scratch = await startPostgres({
+          version: 18,
+          superuser: "drill_admin",
+          name: "policy-age-scratch",
+        });
         const drill = await runEntrypoint("restore_drill.ts", {
           ...as(stack.drillEnv, drillKey),
+          SCRATCH_PGPORT: String(scratch.port),
+          SCRATCH_PGPASSWORD: scratch.password,
           AGE_IDENTITY_FILE: `${keyDir}/key.txt`,
         });
         assert.equal(drill.code, 0, drill.stderr);
