@@ -9,6 +9,7 @@
 import { runBackup } from "./lib/backup_steps.ts";
 import { BACKUP_SETTINGS } from "./lib/config.ts";
 import { runProgram } from "./lib/main.ts";
+import { backupSamples, PUSH_JOBS } from "./lib/monitor/metrics.ts";
 
 const SUMMARY = `Streams pg_dumpall through zstd to S3 as <prefix>/YYYY/MM/DD/full.sql.zst, with
 full.sql.zst.sha256 (for sha256sum -c) and manifest.json (row counts, written last).
@@ -30,7 +31,12 @@ export function main(args: string[], env: Record<string, string>): Promise<numbe
       summary: SUMMARY,
       settings: BACKUP_SETTINGS,
       credentialsSecret: "postgres-backup-s3-credentials",
-      run: async (config, ctx) => void await runBackup(config, ctx),
+      // --prune-only is no backup: no metrics, no check-in.
+      reportAs: (config) => config.pruneOnly ? undefined : PUSH_JOBS.backup,
+      run: async (config, ctx) => {
+        const summary = await runBackup(config, ctx);
+        return summary ? backupSamples(summary) : [];
+      },
     },
     args,
     env,

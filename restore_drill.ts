@@ -9,6 +9,7 @@
 import { DRILL_SETTINGS } from "./lib/config.ts";
 import { runDrill } from "./lib/drill_steps.ts";
 import { runProgram } from "./lib/main.ts";
+import { drillFigures, drillSamples, PUSH_JOBS } from "./lib/monitor/metrics.ts";
 
 const SUMMARY = `Restores the newest backup (or --key) into a scratch PostgreSQL on localhost:
 find -> sha256 check -> [age -d] | zstd -dc | psql -v ON_ERROR_STOP=1 -> smoke checks -> row counts
@@ -30,6 +31,7 @@ export function main(args: string[], env: Record<string, string>): Promise<numbe
       summary: SUMMARY,
       settings: DRILL_SETTINGS,
       credentialsSecret: "postgres-restore-drill-s3-credentials",
+      reportAs: () => PUSH_JOBS.drill,
       run: async (config, ctx) => {
         const report = await runDrill(config, ctx);
         ctx.log.info("done", "drill OK", {
@@ -37,6 +39,7 @@ export function main(args: string[], env: Record<string, string>): Promise<numbe
           rows: report.restored.rows,
           duration_ms: Object.values(report.phases_ms).reduce((a, b) => a + b, 0),
         });
+        return drillSamples(drillFigures(report));
       },
     },
     args,

@@ -30,6 +30,7 @@ import { uploadSegments } from "./s3/upload.ts";
 import { graceAfter } from "./signals.ts";
 import { VERSION } from "./version.ts";
 import type { ProgramContext } from "./main.ts";
+import { runTripwire } from "./monitor/tripwire.ts";
 
 /** What a backup needs besides its settings; `now` can be fixed in tests. */
 export type BackupContext = ProgramContext & { readonly now?: () => Date };
@@ -41,6 +42,9 @@ export interface BackupSummary {
   readonly dumpBytes: number;
   readonly sha256: string;
   readonly rows: number;
+  readonly tables: number;
+  /** Tables the tripwire found shrunk since the previous backup; undefined if it could not run. */
+  readonly tablesShrunk: number | undefined;
   readonly durationMs: number;
 }
 
@@ -164,6 +168,13 @@ export async function runBackup(
 
     // The backup is committed: what cannot be tidied now is a warning, not a failure.
     await removeStaged(staged, store, tempDir, log, true);
+    // Tripwire: tables that disappeared or shrank since the previous backup warn, never fail.
+    const tablesShrunk = await runTripwire(store, {
+      prefix: config.s3Prefix,
+      dir: keys.dir,
+      counts: streamed.counts,
+      percent: config.shrinkWarnPercent,
+    }, log);
     const sum = totals(streamed.counts);
     const summary: BackupSummary = {
       key: keys.data,
@@ -171,6 +182,8 @@ export async function runBackup(
       dumpBytes: streamed.dumpBytes,
       sha256: streamed.sha256,
       rows: sum.rows,
+      tables: sum.tables,
+      tablesShrunk,
       durationMs: Math.round(performance.now() - t0),
     };
     if (config.prune) {

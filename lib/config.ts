@@ -180,11 +180,31 @@ const COMMON = {
   },
 } as const satisfies SettingsTable;
 
+/** Telling someone about each run: metrics and check-in pings, both optional. */
+const NOTIFY = {
+  pushgatewayUrl: {
+    env: "PUSHGATEWAY_URL",
+    flag: "pushgateway-url",
+    kind: "url",
+    help:
+      "after each run, push metrics to this Prometheus Pushgateway (group job=<CronJob name>, prefix=S3_PREFIX)",
+  },
+  healthcheckUrl: {
+    env: "HEALTHCHECK_URL",
+    flag: "healthcheck-url-file",
+    kind: "url",
+    secret: true,
+    help:
+      "check-in pings: <url>/start, then <url> or <url>/fail (healthchecks.io convention; the flag names a file holding it)",
+  },
+} as const satisfies SettingsTable;
+
 /** Settings of `backup` (the daily job). */
 export const BACKUP_SETTINGS = {
   ...SOURCE_PG,
   ...S3,
   ...COMMON,
+  ...NOTIFY,
   zstdLevel: {
     env: "ZSTD_LEVEL",
     flag: "zstd-level",
@@ -263,6 +283,16 @@ export const BACKUP_SETTINGS = {
     max: 5120,
     help: "a dump larger than this is staged as several segments and joined by server-side copy",
   },
+  shrinkWarnPercent: {
+    env: "SHRINK_WARN_PERCENT",
+    flag: "shrink-warn-percent",
+    kind: "int",
+    default: "50",
+    min: 0,
+    max: 100,
+    help:
+      'warn "table shrank" for each table that disappeared or lost more than this % of its rows since the previous backup',
+  },
   ageRecipients: {
     env: "AGE_RECIPIENTS",
     flag: "age-recipients",
@@ -284,6 +314,7 @@ export const BACKUP_SETTINGS = {
 export const DRILL_SETTINGS = {
   ...S3,
   ...COMMON,
+  ...NOTIFY,
   scratchHost: {
     env: "SCRATCH_PGHOST",
     flag: "scratch-pghost",

@@ -128,6 +128,9 @@ Deno.test("parseSettings() applies the defaults of the backup table", () => {
       staleUploadHours: 6,
       partSizeMiB: 8,
       segmentSizeMiB: 5120,
+      pushgatewayUrl: undefined,
+      healthcheckUrl: undefined,
+      shrinkWarnPercent: 50,
       ageRecipients: [],
       ageRecipientsFile: [],
     } satisfies BackupConfig,
@@ -385,6 +388,59 @@ Deno.test("helpText() lists every env name and flag, and the EXIT STATUS section
   assert.ok(backup.includes("--pghost VALUE"));
   assert.match(backup, /source PostgreSQL host .*\(required\)/);
   assert.match(backup, /zstd compression level \(default 3\)/);
+});
+
+Deno.test("parseSettings() reads PUSHGATEWAY_URL and HEALTHCHECK_URL in both programs", () => {
+  for (
+    const [table, env] of [[BACKUP_SETTINGS, BACKUP_ENV], [DRILL_SETTINGS, DRILL_ENV]] as const
+  ) {
+    const config = run(table, [], {
+      ...env,
+      PUSHGATEWAY_URL: "http://prometheus-pushgateway.monitoring:9091/",
+      HEALTHCHECK_URL: "https://hc-ping.com/5bf66975-d4c7-4bf5-bcc8-b8d8a82ea278",
+    });
+    assert.equal(config.pushgatewayUrl, "http://prometheus-pushgateway.monitoring:9091");
+    assert.equal(config.healthcheckUrl, "https://hc-ping.com/5bf66975-d4c7-4bf5-bcc8-b8d8a82ea278");
+  }
+});
+
+Deno.test("HEALTHCHECK_URL is a secret: redacted in the start line, from a file, never in a problem", () => {
+  const url = "https://hc-ping.com/5bf66975-d4c7-4bf5-bcc8-b8d8a82ea278";
+  const config = run(BACKUP_SETTINGS, [], { ...BACKUP_ENV, HEALTHCHECK_URL: url });
+  assert.equal(describeSettings(BACKUP_SETTINGS, config).HEALTHCHECK_URL, "<redacted>");
+  assert.ok(secretValues(BACKUP_SETTINGS, config).includes(url));
+  const fromFile = run(
+    DRILL_SETTINGS,
+    ["--healthcheck-url-file", "/run/secrets/hc"],
+    DRILL_ENV,
+    (path) => path === "/run/secrets/hc" ? `${url}\n` : noFiles(path),
+  );
+  assert.equal(fromFile.healthcheckUrl, url);
+  const err = configError(() =>
+    parseSettings(
+      BACKUP_SETTINGS,
+      [],
+      { ...BACKUP_ENV, HEALTHCHECK_URL: "hc-ping.com/tok3n" },
+      noFiles,
+    )
+  );
+  assert.deepEqual(err.problems, [
+    "invalid HEALTHCHECK_URL <redacted>: expected a URL such as http://minio:9000",
+  ]);
+});
+
+Deno.test("parseSettings() takes SHRINK_WARN_PERCENT from 0 to 100, in the backup only", () => {
+  assert.equal(
+    run(BACKUP_SETTINGS, [], { ...BACKUP_ENV, SHRINK_WARN_PERCENT: "0" }).shrinkWarnPercent,
+    0,
+  );
+  const err = configError(() =>
+    parseSettings(BACKUP_SETTINGS, [], { ...BACKUP_ENV, SHRINK_WARN_PERCENT: "101" }, noFiles)
+  );
+  assert.deepEqual(err.problems, [
+    'invalid SHRINK_WARN_PERCENT "101": expected a whole number from 0 to 100',
+  ]);
+  assert.ok(!("shrinkWarnPercent" in run(DRILL_SETTINGS, [], DRILL_ENV)));
 });
 
 const R1 = "age1vr5m5d7kewgfa0g7zgldxa40dpjqnsqzdsvm9vpt8natdk8wpyzsf9fptr";

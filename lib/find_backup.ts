@@ -27,6 +27,14 @@ export interface FoundBackup {
   readonly listRequests: number;
 }
 
+/** Which backups {@linkcode findNewestBackup} may return. */
+export interface FindOptions {
+  /** Only folders that sort before this one, e.g. `<prefix>/2025/06/01/`: the previous backup. */
+  readonly before?: string;
+  /** Only backups that have manifest.json (it is written last: the backup is complete). */
+  readonly needManifest?: boolean;
+}
+
 /**
  * Finds the newest complete backup under a prefix.
  *
@@ -35,11 +43,17 @@ export interface FoundBackup {
 export async function findNewestBackup(
   store: S3Store,
   prefix: string,
+  options: FindOptions = {},
 ): Promise<FoundBackup | undefined> {
   let requests = 0;
+  // Folder keys are zero-padded dates, so one string comparison holds at every level:
+  // "p/2025/" < "p/2025/06/01/" lets the year through, "p/2025/06/01/" itself is excluded.
+  const { before } = options;
   const folders = async (at: string, pattern: RegExp) => {
     requests++;
-    return (await store.listFolders(at)).filter((f) => pattern.test(f.slice(at.length))).reverse();
+    return (await store.listFolders(at))
+      .filter((f) => pattern.test(f.slice(at.length)) && (before === undefined || f < before))
+      .reverse();
   };
   for (const year of await folders(withSlash(prefix), /^\d{4}\/$/)) {
     for (const month of await folders(year, /^\d{2}\/$/)) {
@@ -52,7 +66,7 @@ export async function findNewestBackup(
           .filter((o) => o !== undefined)
           .sort((a, b) => b.lastModified.getTime() - a.lastModified.getTime());
         const [data, alsoThere] = complete;
-        if (data) {
+        if (data && (!options.needManifest || byName.has(FILES.manifest))) {
           return {
             dir: day,
             data,

@@ -35,7 +35,8 @@ const encoder = new TextEncoder();
 /** Text shaped like a secret whatever its value: an age identity (a private key). */
 const SECRET_SHAPES = [/AGE-SECRET-KEY-1[0-9A-Z]+/gi];
 
-function writeStderr(line: string): void {
+/** Writes one finished line and a newline to stderr, whole. */
+export function writeStderr(line: string): void {
   const bytes = encoder.encode(line + "\n");
   let written = 0;
   while (written < bytes.length) written += Deno.stderr.writeSync(bytes.subarray(written));

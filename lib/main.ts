@@ -13,7 +13,10 @@ import {
   type SettingsTable,
 } from "./config.ts";
 import { ConfigError, EXIT_FAILED, EXIT_OK, ToolboxError } from "./errors.ts";
-import { createLog, type Log } from "./log.ts";
+import { normalizePrefix } from "./backup_keys.ts";
+import { createLog, type Log, writeStderr } from "./log.ts";
+import type { Sample } from "./monitor/metrics.ts";
+import { type RunReport, startReport } from "./monitor/run_report.ts";
 import { baseEnv } from "./pipeline.ts";
 import { retryPolicy } from "./s3/retry.ts";
 import { S3Store } from "./s3/store.ts";
@@ -63,8 +66,16 @@ export interface Program<T extends SettingsTable> {
   readonly settings: T;
   /** The Kubernetes Secret that holds its S3 keys, named in hints. */
   readonly credentialsSecret: string;
-  /** The work; throws a ToolboxError for anything the operator must act on. */
-  run(config: SettingsOf<T>, ctx: ProgramContext): Promise<void>;
+  /**
+   * The Pushgateway job and check-in a run reports as (its CronJob's name), or undefined for a
+   * run that reports nothing (the backup's --prune-only).
+   */
+  reportAs(config: SettingsOf<T>): string | undefined;
+  /**
+   * The work; resolves with the figures to push when it succeeded. Throws a ToolboxError for
+   * anything the operator must act on.
+   */
+  run(config: SettingsOf<T>, ctx: ProgramContext): Promise<readonly Sample[]>;
 }
 
 /** What a program's work gets besides its settings. */
@@ -88,9 +99,17 @@ type WithStore = {
   s3Retries: number;
 };
 
+/** Settings every program has for telling someone about a run. */
+type WithNotify = {
+  s3Prefix: string;
+  pushgatewayUrl: string | undefined;
+  healthcheckUrl: string | undefined;
+};
+
 /**
- * Runs a program: parse settings (help/version), log the start with secrets redacted, listen
- * for signals, run, and turn any failure into one line and an exit code.
+ * Runs a program: parse settings (help/version), log the start with secrets redacted, send the
+ * start ping, listen for signals, run, push metrics and ping the outcome, and turn any failure
+ * into one line and an exit code.
  *
  * @returns the exit code
  */
@@ -100,7 +119,12 @@ export async function runProgram<T extends SettingsTable>(
   env: Readonly<Record<string, string>>,
 ): Promise<number> {
   const startedAt = performance.now();
-  const log = createLog(program.name);
+  // While set, lines are held back instead of written (the failure line, see below).
+  let held: string[] | undefined;
+  const log = createLog(program.name, {
+    write: (line) => held ? held.push(line) : writeStderr(line),
+  });
+  let report: RunReport | undefined;
   try {
     const parsed = parseSettings(program.settings, args, env);
     if (parsed.kind === "help") {
@@ -117,6 +141,18 @@ export async function runProgram<T extends SettingsTable>(
       version: VERSION,
       settings: describeSettings(program.settings, config),
     });
+    const job = program.reportAs(config);
+    if (job !== undefined) {
+      const notify = config as unknown as WithNotify;
+      report = await startReport({
+        job,
+        labels: { prefix: normalizePrefix(notify.s3Prefix) },
+        pushgatewayUrl: notify.pushgatewayUrl,
+        healthcheckUrl: notify.healthcheckUrl,
+        log,
+        startedAt,
+      });
+    }
     const s3 = config as unknown as WithStore;
     using signals = abortOnSignals();
     const store = new S3Store({
@@ -131,9 +167,24 @@ export async function runProgram<T extends SettingsTable>(
       signal: signals.signal,
       log,
     });
-    await program.run(config, { log, store, signal: signals.signal, childEnv: baseEnv(env) });
+    const samples = await program.run(config, {
+      log,
+      store,
+      signal: signals.signal,
+      childEnv: baseEnv(env),
+    });
+    await report?.succeeded(samples);
     return EXIT_OK;
   } catch (err) {
-    return reportFailure(log, err, startedAt);
+    if (report === undefined) return reportFailure(log, err, startedAt);
+    // The failure line is the fail ping's body, and stays the run's last line: a push or ping
+    // that fails logs its warning before it.
+    held = [];
+    const code = reportFailure(log, err, startedAt);
+    const [line = ""] = held;
+    held = undefined;
+    await report.failed(line);
+    writeStderr(line);
+    return code;
   }
 }

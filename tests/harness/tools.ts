@@ -56,6 +56,11 @@ export const TOOLS = {
   monmaptool: { path: "/usr/bin/monmaptool", installs: "Debian package ceph-base" },
   ceph: { path: "/usr/bin/ceph", installs: "Debian package ceph-common" },
   runuser: { path: "/usr/sbin/runuser", installs: "Debian package util-linux" },
+  promtool: { path: "/usr/bin/promtool", installs: "Debian package prometheus" },
+  "prometheus-pushgateway": {
+    path: "/usr/bin/prometheus-pushgateway",
+    installs: "Debian package prometheus-pushgateway",
+  },
 } as const;
 
 /** A name from {@linkcode TOOLS}. */

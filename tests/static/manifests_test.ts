@@ -22,6 +22,12 @@ const baseDocs: YamlDoc[] = baseFiles.flatMap((f) => readYamlDocs(f));
 const exampleSecretDocs = readYamlDocs("manifests/secret-s3-credentials.example.yaml");
 const ageIdentityDocs = readYamlDocs("manifests/secret-age-identity.example.yaml");
 const ciliumDocs = readYamlDocs("manifests/cilium/ciliumnetworkpolicy.yaml");
+/** The optional Components for check-in pings' egress, and their example Secret. */
+const healthcheckDocs = [
+  ...readYamlDocs("manifests/healthchecks/networkpolicy.yaml"),
+  ...readYamlDocs("manifests/cilium/healthchecks/ciliumnetworkpolicy.yaml"),
+];
+const healthcheckSecretDocs = readYamlDocs("manifests/healthchecks/secret.example.yaml");
 
 function objectNamed(kind: string, name: string): Record<string, unknown> {
   const found = baseDocs.find((d) =>
@@ -72,7 +78,13 @@ Deno.test("every manifest object validates against the Kubernetes API schema of 
     "cilium.io/v2/CiliumNetworkPolicy": (v) =>
       new CiliumNetworkPolicy(v as ConstructorParameters<typeof CiliumNetworkPolicy>[0]),
   };
-  const all = [...baseDocs, ...exampleSecretDocs, ...ageIdentityDocs, ...ciliumDocs];
+  const all = [
+    ...baseDocs,
+    ...exampleSecretDocs,
+    ...ageIdentityDocs,
+    ...ciliumDocs,
+    ...healthcheckDocs,
+  ];
   assert.ok(
     all.length >= 7,
     `expected the base, the example Secret and cilium/, got ${all.length}`,
@@ -89,10 +101,12 @@ Deno.test("the kustomization targets namespace apps and every resource it lists 
   assert.equal(kustomization.namespace, "apps");
   assert.equal(kustomization.kind, "Kustomization");
   for (const file of baseFiles) assert.ok(existsSync(new URL(file, ROOT)), `${file} is missing`);
-  const component = readYamlDocs("manifests/cilium/kustomization.yaml")[0]!.value;
-  assert.equal(component.kind, "Component");
-  for (const r of at(component, "resources") as string[]) {
-    assert.ok(existsSync(new URL(`manifests/cilium/${r}`, ROOT)), `cilium/${r} is missing`);
+  for (const dir of ["cilium", "healthchecks", "cilium/healthchecks"]) {
+    const component = readYamlDocs(`manifests/${dir}/kustomization.yaml`)[0]!.value;
+    assert.equal(component.kind, "Component", dir);
+    for (const r of at(component, "resources") as string[]) {
+      assert.ok(existsSync(new URL(`manifests/${dir}/${r}`, ROOT)), `${dir}/${r} is missing`);
+    }
   }
 });
 
@@ -100,6 +114,7 @@ Deno.test("the example Secret and the Cilium variant stay out of the base resour
   const resources = at(kustomization, "resources") as string[];
   assert.ok(!resources.some((r) => r.includes("example")), "the example Secret is in the base");
   assert.ok(!resources.some((r) => r.startsWith("cilium")), "cilium/ is in the base");
+  assert.ok(!resources.some((r) => r.startsWith("healthchecks")), "healthchecks/ is in the base");
   assert.ok(!baseDocs.some((d) => d.value.kind === "Secret"), "the base must not create Secrets");
 });
 
@@ -190,7 +205,7 @@ for (
 
 Deno.test("no manifest holds a secret value; the example Secret holds only placeholders", () => {
   const suspicious = /(password|secret|token|private[_-]?key|access[_-]?key)/i;
-  for (const doc of [...baseDocs, ...ciliumDocs]) {
+  for (const doc of [...baseDocs, ...ciliumDocs, ...healthcheckDocs]) {
     assert.notEqual(doc.value.kind, "Secret", `${doc.file} holds a Secret`);
     assert.equal(doc.value.stringData, undefined, `${doc.file} has stringData`);
     for (const key of Object.keys((doc.value.data ?? {}) as Record<string, unknown>)) {
@@ -208,7 +223,9 @@ Deno.test("no manifest holds a secret value; the example Secret holds only place
       }
     }
   }
-  for (const { value: example } of [...exampleSecretDocs, ...ageIdentityDocs]) {
+  for (
+    const { value: example } of [...exampleSecretDocs, ...ageIdentityDocs, ...healthcheckSecretDocs]
+  ) {
     assert.equal(example.kind, "Secret");
     const values = Object.values(
       (example.stringData ?? example.data ?? {}) as Record<string, string>,
@@ -306,7 +323,7 @@ Deno.test("every job container runs non-root, read-only, without capabilities or
   }
 });
 
-Deno.test("the backup may reach DNS, MinIO and postgresql-18; the drill only DNS and MinIO", () => {
+Deno.test("the backup may reach DNS, MinIO, postgresql-18 and the Pushgateway; the drill all but postgresql-18", () => {
   const policy = (name: string) => objectNamed("NetworkPolicy", name);
   const rules = (name: string) => JSON.stringify(at(policy(name), "spec", "egress"));
   for (const name of ["postgres-backup", "postgres-restore-drill"]) {
@@ -318,6 +335,19 @@ Deno.test("the backup may reach DNS, MinIO and postgresql-18; the drill only DNS
     assert.match(rules(name), /"protocol":"UDP","port":53/);
     assert.match(rules(name), /"protocol":"TCP","port":53/);
     assert.match(rules(name), /kube-system/);
+  }
+  for (const name of ["postgres-backup", "postgres-restore-drill"]) {
+    const pushgateway = listAt(policy(name), "spec", "egress").find((rule) =>
+      JSON.stringify(rule).includes("prometheus-pushgateway")
+    );
+    assert.deepEqual(pushgateway, {
+      to: [{
+        namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "monitoring" } },
+        podSelector: { matchLabels: { "app.kubernetes.io/name": "prometheus-pushgateway" } },
+      }],
+      ports: [{ protocol: "TCP", port: 9091 }],
+    }, name);
+    assert.doesNotMatch(rules(name), /"port":443/, `${name}: check-in egress is opt-in`);
   }
   assert.match(rules("postgres-backup"), /"app.kubernetes.io\/instance":"postgresql-18"/);
   assert.doesNotMatch(rules("postgres-restore-drill"), /postgresql-18/);
@@ -345,6 +375,63 @@ Deno.test("the README-level notes point operators at SOPS and the digest update 
     readRepoFile("manifests/kustomization.yaml"),
     /kustomize edit set image ghcr\.io\/josevictor\/backup-toolbox@sha256:/,
   );
+});
+
+Deno.test("the CronJobs read PUSHGATEWAY_URL and SHRINK_WARN_PERCENT from ConfigMap postgres-backup-monitoring", () => {
+  const ref = (cronJob: unknown, name: string, env: string) =>
+    at(listAt(container(cronJob, name), "env").find((e) => e.name === env), "valueFrom");
+  for (const [cronJob, name] of [[backup, "backup"], [drill, "restore-drill"]] as const) {
+    assert.deepEqual(ref(cronJob, name, "PUSHGATEWAY_URL"), {
+      configMapKeyRef: {
+        name: "postgres-backup-monitoring",
+        key: "PUSHGATEWAY_URL",
+        optional: true,
+      },
+    });
+  }
+  assert.deepEqual(ref(backup, "backup", "SHRINK_WARN_PERCENT"), {
+    configMapKeyRef: {
+      name: "postgres-backup-monitoring",
+      key: "SHRINK_WARN_PERCENT",
+      optional: true,
+    },
+  });
+  const data = at(objectNamed("ConfigMap", "postgres-backup-monitoring"), "data");
+  // Empty means no push: the base does not assume a Pushgateway exists.
+  assert.deepEqual(data, { PUSHGATEWAY_URL: "", SHRINK_WARN_PERCENT: "50" });
+});
+
+Deno.test("each CronJob reads its own HEALTHCHECK_URL from the optional Secret postgres-backup-healthchecks", () => {
+  const keys = healthcheckSecretDocs[0]!.value.stringData as Record<string, string>;
+  for (const [cronJob, name] of [[backup, "backup"], [drill, "restore-drill"]] as const) {
+    const e = listAt(container(cronJob, name), "env").find((v) => v.name === "HEALTHCHECK_URL");
+    assert.deepEqual(at(e, "valueFrom"), {
+      secretKeyRef: { name: "postgres-backup-healthchecks", key: name, optional: true },
+    });
+    assert.ok(name in keys, `the example Secret has no key ${name}`);
+  }
+  assert.equal(
+    at(healthcheckSecretDocs[0]!.value, "metadata", "name"),
+    "postgres-backup-healthchecks",
+  );
+});
+
+Deno.test("the healthchecks Components let both jobs reach HTTPS; Cilium's only hc-ping.com", () => {
+  const [np, cnp] = healthcheckDocs.map((d) => d.value);
+  const jobs = {
+    key: "app.kubernetes.io/name",
+    operator: "In",
+    values: ["postgres-backup", "postgres-restore-drill"],
+  };
+  assert.deepEqual(at(np, "spec", "podSelector", "matchExpressions"), [jobs]);
+  assert.deepEqual(at(np, "spec", "policyTypes"), ["Egress"]);
+  assert.deepEqual(at(np, "spec", "egress", 0, "ports"), [{ protocol: "TCP", port: 443 }]);
+  assert.equal(at(np, "spec", "egress", 0, "to", 0, "ipBlock", "cidr"), "0.0.0.0/0");
+  assert.deepEqual(at(cnp, "spec", "endpointSelector", "matchExpressions"), [jobs]);
+  assert.deepEqual(at(cnp, "spec", "egress"), [{
+    toFQDNs: [{ matchName: "hc-ping.com" }],
+    toPorts: [{ ports: [{ port: "443", protocol: "TCP" }] }],
+  }]);
 });
 
 Deno.test("the backup reads AGE_RECIPIENTS (public keys) from ConfigMap postgres-backup-config, empty by default", () => {
