@@ -12,10 +12,10 @@ import { runProgram } from "./lib/main.ts";
 import { drillFigures, drillSamples, PUSH_JOBS } from "./lib/monitor/metrics.ts";
 
 const SUMMARY = `Restores the newest backup (or --key) into a scratch PostgreSQL on localhost:
-find -> sha256 check -> zstd -dc | psql -v ON_ERROR_STOP=1 -> smoke checks -> row counts
+find -> sha256 check -> [age -d] | zstd -dc | psql -v ON_ERROR_STOP=1 -> smoke checks -> row counts
 compared with the backup's manifest.json -> every value compared -> drill report (logged, and
-stored as drill-report.json beside the backup). Log markers: "sha256 OK", "restore OK",
-"smoke OK", "drill OK".
+stored as drill-report.json beside the backup). A full.sql.zst.age backup needs AGE_IDENTITY_FILE.
+Log markers: "sha256 OK", "restore OK", "smoke OK", "drill OK".
 With --verify-only it restores nothing: it reads the backup and compares the server SCRATCH_*
 names with it (databases, tables, rows, values); the last line says "verify OK".`;
 

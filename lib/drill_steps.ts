@@ -6,8 +6,15 @@
  *
  * @module
  */
+import { decryptionFor, presentIdentityKeys } from "./age.ts";
 import { BackupFiles } from "./backup_files.ts";
-import { type BackupKeys, keysForDataKey, withSlash } from "./backup_keys.ts";
+import {
+  type BackupKeys,
+  fileNameOf,
+  isEncryptedKey,
+  keysForDataKey,
+  withSlash,
+} from "./backup_keys.ts";
 import type { DrillConfig } from "./config.ts";
 import { type DumpCounts, DumpStatsStream, type DumpValues } from "./dump_stream.ts";
 import {
@@ -30,7 +37,7 @@ import {
 import { type PgConnection, psqlRestoreSpec, toolVersion } from "./pg_tools.ts";
 import { restorePass } from "./restore_pass.ts";
 import { RoleFilterStream } from "./role_filter.ts";
-import type { S3Store } from "./s3/store.ts";
+import type { ObjectEntry, S3Store } from "./s3/store.ts";
 import { checkValues, type CountOnly, type ValueCheckResult } from "./value_check.ts";
 import { VERSION } from "./version.ts";
 import type { ProgramContext } from "./main.ts";
@@ -51,6 +58,8 @@ export interface DrillReport {
     readonly bytes: number;
     readonly sha256: string;
     readonly manifest: boolean;
+    /** Whether it was an age-encrypted backup, decrypted on its way to zstd. */
+    readonly encrypted: boolean;
   };
   readonly scratch: {
     readonly host: string;
@@ -182,14 +191,20 @@ async function guard(drill: Drill): Promise<void> {
       "a drill restores only into the scratch sidecar on localhost; set SCRATCH_PGHOST=127.0.0.1, or pass --allow-remote-scratch only for a real recovery into a server you mean to fill",
     );
   }
-  const [zstd, psql] = await Promise.all([
+  const identityFile = config.ageIdentityFile;
+  const [zstd, psql, age, identities] = await Promise.all([
     toolVersion("zstd", ctx.childEnv),
     toolVersion("psql", ctx.childEnv),
+    identityFile ? toolVersion("age", ctx.childEnv) : undefined,
+    // A set identity file that is there must hold identities; a missing one matters only for
+    // an encrypted backup (find says so).
+    identityFile ? presentIdentityKeys(identityFile, ctx.childEnv) : undefined,
   ]);
   await ctx.store.checkBucket(withSlash(config.s3Prefix));
   ctx.log.info("preflight", "preflight OK", {
     zstd_version: zstd.version,
     psql_version: psql.version,
+    ...(age ? { age_version: age.version, age_identities: identities ?? [] } : {}),
   });
 }
 
@@ -201,6 +216,8 @@ interface Found {
   readonly ageHours: number;
   readonly keys: BackupKeys;
   readonly files: BackupFiles;
+  /** The recipients its manifest records, when it is encrypted and the manifest describes it. */
+  readonly recipients: readonly string[] | undefined;
 }
 
 /** Find: the backup asked for, or the newest complete one, young enough; and its manifest. */
@@ -215,7 +232,18 @@ async function find(drill: Drill): Promise<Found> {
     age_hours: ageHours,
     last_modified: data.lastModified.toISOString(),
     list_requests: data.listRequests,
+    encrypted: isEncryptedKey(data.key),
   });
+  if (data.alsoThere) {
+    ctx.log.info(
+      "find",
+      "the day folder holds a plain and an encrypted backup; drilling the newer",
+      {
+        key: data.key,
+        older: data.alsoThere.key,
+      },
+    );
+  }
   if (!config.backupKey && ageExact > config.maxBackupAgeHours) {
     throw new StaleBackupError(
       `backup stale: newest backup ${data.key} is ${
@@ -226,8 +254,13 @@ async function find(drill: Drill): Promise<Found> {
   }
   const keys = keysForDataKey(data.key);
   const files = new BackupFiles(ctx.store, keys, config.sha256Key, ctx.log);
-  await files.readManifest();
-  return { ...data, ageHours, keys, files };
+  const manifest = await files.readManifest();
+  // An encrypted backup needs its identity: say so now, before waiting or downloading.
+  const recipients = manifest && fileNameOf(manifest.key) === fileNameOf(data.key)
+    ? manifest.encryption?.recipients
+    : undefined;
+  await decryptionFor(data.key, config.ageIdentityFile, recipients, ctx.childEnv);
+  return { ...data, ageHours, keys, files, recipients };
 }
 
 /** Wait: the scratch server accepts connections and holds none of the backup's databases. */
@@ -275,7 +308,9 @@ async function verifyAndRestore(
   drill: Drill,
   found: Found,
   restore: boolean,
-): Promise<{ bytes: number; sha256: string; counts: DumpCounts; values: DumpValues }> {
+): Promise<
+  { bytes: number; sha256: string; encrypted: boolean; counts: DumpCounts; values: DumpValues }
+> {
   const { config, ctx, scratch } = drill;
   const { files, key } = found;
   const expected = await files.expectedSha256();
@@ -294,6 +329,8 @@ async function verifyAndRestore(
       ? { name: "psql", spec: psqlRestoreSpec(scratch, ctx.childEnv), hint: PSQL_HINT }
       : undefined,
     progressSeconds: config.progressSeconds,
+    identityFile: config.ageIdentityFile,
+    recipients: found.recipients,
   });
 
   // Verify first: a corrupt download explains any restore error that follows.
@@ -315,14 +352,33 @@ async function verifyAndRestore(
     });
   }
   if (restore) {
-    ctx.log.info("restore", "restore OK", { key, bytes: pass.bytes, duration_ms: pass.durationMs });
+    ctx.log.info("restore", "restore OK", {
+      key,
+      bytes: pass.bytes,
+      decrypted: pass.decrypted,
+      duration_ms: pass.durationMs,
+    });
   }
-  return { bytes: pass.bytes, sha256, counts: parsed.counts(), values: parsed.values() };
+  return {
+    bytes: pass.bytes,
+    sha256,
+    encrypted: pass.decrypted,
+    counts: parsed.counts(),
+    values: parsed.values(),
+  };
 }
 
-/** zstd's or psql's failure, in the operator's words. */
+/** age's, zstd's or psql's failure, in the operator's words. */
 function restoreFailure(error: unknown, key: string): unknown {
   if (!(error instanceof PipelineError)) return error;
+  if (error.program === "age") {
+    return new RestoreError(
+      `restore FAILED: age could not decrypt ${key}: ${
+        error.lastStderrLine || `exit code ${error.code}`
+      }`,
+      error.hint,
+    );
+  }
   if (error.program === "zstd") {
     return new RestoreError(
       `restore FAILED: zstd could not decompress ${key}: ${
@@ -389,7 +445,7 @@ async function verifyValues(
 async function report(
   drill: Drill,
   found: Found,
-  restored: { bytes: number; sha256: string },
+  restored: { bytes: number; sha256: string; encrypted: boolean },
   scratchVersion: string,
   names: string[],
   manifest: Manifest | undefined,
@@ -413,6 +469,7 @@ async function report(
       bytes: restored.bytes,
       sha256: restored.sha256,
       manifest: manifest !== undefined,
+      encrypted: restored.encrypted,
     },
     scratch: { host: scratch.host, port: scratch.port, server_version: scratchVersion },
     phases_ms: phases,
@@ -458,13 +515,21 @@ async function locate(
   config: DrillConfig,
   store: S3Store,
   now: Date,
-): Promise<{ key: string; size: number; lastModified: Date; listRequests: number }> {
+): Promise<
+  {
+    key: string;
+    size: number;
+    lastModified: Date;
+    listRequests: number;
+    alsoThere: ObjectEntry | undefined;
+  }
+> {
   if (config.backupKey) {
     const stat = await store.stat(config.backupKey);
     if (!stat) {
       throw new BackupUnreadableError(
         `cannot read ${config.backupKey}: it does not exist in s3://${store.bucket}/`,
-        `list the backups with mc ls --recursive backup/${store.bucket}/${config.s3Prefix}/ and pass an existing full.sql.zst key to --key`,
+        `list the backups with mc ls --recursive backup/${store.bucket}/${config.s3Prefix}/ and pass an existing full.sql.zst or full.sql.zst.age key to --key`,
       );
     }
     return {
@@ -472,6 +537,7 @@ async function locate(
       size: stat.size,
       lastModified: stat.lastModified,
       listRequests: 0,
+      alsoThere: undefined,
     };
   }
   const found = await findNewestBackup(store, config.s3Prefix);
@@ -486,6 +552,7 @@ async function locate(
     size: found.data.size,
     lastModified: found.data.lastModified,
     listRequests: found.listRequests,
+    alsoThere: found.alsoThere,
   };
 }
 
