@@ -218,6 +218,8 @@ interface Found {
   readonly files: BackupFiles;
   /** The recipients its manifest records, when it is encrypted and the manifest describes it. */
   readonly recipients: readonly string[] | undefined;
+  /** What its `.sha256` says, read before anything waits or downloads. */
+  readonly expected: string;
 }
 
 /** Find: the backup asked for, or the newest complete one, young enough; and its manifest. */
@@ -260,7 +262,10 @@ async function find(drill: Drill): Promise<Found> {
     ? manifest.encryption?.recipients
     : undefined;
   await decryptionFor(data.key, config.ageIdentityFile, recipients, ctx.childEnv);
-  return { ...data, ageHours, keys, files, recipients };
+  // A missing or damaged .sha256 or a truncated object fails here, before any wait.
+  const expected = await files.expectedSha256();
+  await files.checkSize(data.size, async () => (await ctx.store.stat(data.key))?.size);
+  return { ...data, ageHours, keys, files, recipients, expected };
 }
 
 /** Wait: the scratch server accepts connections and holds none of the backup's databases. */
@@ -312,9 +317,7 @@ async function verifyAndRestore(
   { bytes: number; sha256: string; encrypted: boolean; counts: DumpCounts; values: DumpValues }
 > {
   const { config, ctx, scratch } = drill;
-  const { files, key } = found;
-  const expected = await files.expectedSha256();
-  await files.checkSize(found.size, async () => (await ctx.store.stat(key))?.size);
+  const { files, key, expected } = found;
   ctx.log.info("verify", "reading backup", { key, expected_sha256: expected });
   const parsed = new DumpStatsStream({ digests: true });
   const roles = new RoleFilterStream(config.scratchUser);

@@ -185,9 +185,9 @@ Deno.test("restore drill", async (t) => {
         run.lastLine.msg,
         `sha256 mismatch: ${data} hashes to ${actual}, ${dir}/full.sql.zst.sha256 says ${wrong}`,
       );
-      assert.match(
-        String(run.lastLine.hint),
-        /^the backup is damaged or was altered; drill the previous one with --key/,
+      assert.equal(
+        run.lastLine.hint,
+        "the backup is damaged or was altered; drill the previous one with --key <prefix>/YYYY/MM/DD/full.sql.zst, check the S3 server's disks, and take a fresh backup now",
       );
       assert.ok(
         run.lines.some((l) =>
@@ -215,10 +215,42 @@ Deno.test("restore drill", async (t) => {
           Math.floor(original.byteLength / 2)
         } bytes, its manifest says ${original.byteLength}`,
       );
+      assert.equal(
+        run.lastLine.hint,
+        "the object was cut short or replaced after the backup; drill the previous one with --key <prefix>/YYYY/MM/DD/full.sql.zst, check the S3 server's disks, and take a fresh backup now",
+      );
     } finally {
       await restoreOriginal();
     }
   });
+
+  await t.step(
+    "a missing .sha256 is not a sha256 mismatch: it cannot be read because it does not exist, exit 1",
+    async () => {
+      const rm = await stack.s3.aws([
+        "s3",
+        "rm",
+        `s3://${stack.bucket}/${dir}/full.sql.zst.sha256`,
+      ]);
+      assert.equal(rm.code, 0, rm.stderr);
+      try {
+        const run = await runEntrypoint("restore_drill.ts", {
+          ...stack.drillEnv,
+          BACKUP_KEY: data,
+        });
+        assert.equal(run.code, 1);
+        assert.equal(run.lastLine.msg, `cannot read ${dir}/full.sql.zst.sha256: it does not exist`);
+        assert.equal(run.lastLine.error, "BackupUnreadableError");
+        assert.equal(
+          run.lastLine.hint,
+          "the backup is incomplete or damaged; drill an older one with --key, and take a fresh backup now",
+        );
+        assert.ok(!run.lines.some((l) => String(l.msg).startsWith("sha256 mismatch")));
+      } finally {
+        await restoreOriginal();
+      }
+    },
+  );
 
   await t.step(
     "a corrupt zstd frame whose sha256 matches fails as restore FAILED naming zstd, exit 1",
@@ -243,9 +275,9 @@ Deno.test("restore drill", async (t) => {
           String(run.lastLine.msg),
           new RegExp(`^restore FAILED: zstd could not decompress ${data}: `),
         );
-        assert.match(
-          String(run.lastLine.hint),
-          /^the object matches its sha256, so it was written corrupt/,
+        assert.equal(
+          run.lastLine.hint,
+          "the object matches its sha256, so it was written corrupt; take a fresh backup and drill it, or drill an older one with --key",
         );
       } finally {
         await restoreOriginal();
@@ -262,9 +294,9 @@ Deno.test("restore drill", async (t) => {
     });
     assert.equal(run.code, 1);
     assert.equal(run.lastLine.msg, "smoke FAILED: missing databases: billing");
-    assert.match(
-      String(run.lastLine.hint),
-      /^compare EXPECTED_DATABASES \(ConfigMap postgres-restore-drill-config\)/,
+    assert.equal(
+      run.lastLine.hint,
+      "compare EXPECTED_DATABASES (ConfigMap postgres-restore-drill-config) with the databases on the source server; a missing one was not in the backup",
     );
   });
 
@@ -281,6 +313,10 @@ Deno.test("restore drill", async (t) => {
       assert.match(
         String(run.lastLine.msg),
         /^restore FAILED: psql stopped at the first error: psql:<stdin>:\d+: ERROR: {2}role "app_user" already exists$/,
+      );
+      assert.equal(
+        run.lastLine.hint,
+        "the scratch server must run the same PostgreSQL major and extensions as production; read the error above, fix the scratch image or the source, then drill again",
       );
       assert.ok(run.lines.some((l) => l.msg === "sha256 OK"));
     },
@@ -301,7 +337,10 @@ Deno.test("restore drill", async (t) => {
           `^backup stale: newest backup ${data} is \\d+\\.\\d h old \\(max 0\\.0002 h\\)$`,
         ),
       );
-      assert.match(String(run.lastLine.hint), /^check the postgres-backup CronJob/);
+      assert.equal(
+        run.lastLine.hint,
+        "check the postgres-backup CronJob: kubectl -n apps get jobs, then the logs of its last Job",
+      );
     },
   );
 
@@ -410,7 +449,10 @@ Deno.test("restore drill", async (t) => {
         run.lastLine.msg,
         `scratch PostgreSQL 127.0.0.1:${port} did not accept connections within 1 s: connect ECONNREFUSED 127.0.0.1:${port}`,
       );
-      assert.match(String(run.lastLine.hint), /^check the scratch-postgres sidecar/);
+      assert.equal(
+        run.lastLine.hint,
+        "check the scratch-postgres sidecar (kubectl -n apps logs <pod> -c scratch-postgres) and SCRATCH_PGHOST/SCRATCH_PGPORT/SCRATCH_PGPASSWORD",
+      );
     },
   );
 
@@ -426,9 +468,9 @@ Deno.test("restore drill", async (t) => {
         run.lastLine.msg,
         `refusing to restore into scratch host "prod-db.example.invalid": it is not a loopback address`,
       );
-      assert.match(
-        String(run.lastLine.hint),
-        /pass --allow-remote-scratch only for a real recovery/,
+      assert.equal(
+        run.lastLine.hint,
+        "a drill restores only into the scratch sidecar on localhost; set SCRATCH_PGHOST=127.0.0.1, or pass --allow-remote-scratch only for a real recovery into a server you mean to fill",
       );
       // Refused before anything else: no preflight, no S3, no wait.
       assert.deepEqual(run.lines.map((l) => l.step), ["start", "failed"]);
@@ -443,9 +485,9 @@ Deno.test("restore drill", async (t) => {
       String(run.lastLine.msg),
       /^backup stale: no backup under s3:\/\/homelab-backup-postgres\/postgresql-18\//,
     );
-    assert.match(
-      String(run.lastLine.hint),
-      /^run the backup once: kubectl -n apps create job --from=cronjob\/postgres-backup/,
+    assert.equal(
+      run.lastLine.hint,
+      "run the backup once: kubectl -n apps create job --from=cronjob/postgres-backup backup-manual-1, then check S3_BUCKET and S3_PREFIX",
     );
   });
 
