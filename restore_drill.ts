@@ -1,6 +1,7 @@
 /**
  * `restore-drill`: the weekly job. Finds the newest backup, verifies its sha256, restores it
- * into the scratch PostgreSQL on localhost, and proves every row came back.
+ * into the scratch PostgreSQL on localhost, and proves every row came back. With `--recover`,
+ * the same program restores chosen databases into a real (possibly live) server.
  *
  * Wiring only: settings → log → drill steps → exit code.
  *
@@ -10,11 +11,21 @@ import { DRILL_SETTINGS } from "./lib/config.ts";
 import { runDrill } from "./lib/drill_steps.ts";
 import { runProgram } from "./lib/main.ts";
 import { drillFigures, drillSamples, PUSH_JOBS } from "./lib/monitor/metrics.ts";
+import { recoveryPlan } from "./lib/recover_plan.ts";
+import { runRecovery } from "./lib/recover_steps.ts";
 
-const SUMMARY = `Restores the newest backup (or --key) into a scratch PostgreSQL on localhost:
-find -> sha256 check -> zstd -dc | psql -v ON_ERROR_STOP=1 -> smoke checks -> row counts
-compared with the backup's manifest.json -> drill report (logged, and stored as
-drill-report.json beside the backup). Log markers: "sha256 OK", "restore OK", "smoke OK".`;
+const SUMMARY = `Drill (the default): restores the newest backup (or --key) into a scratch
+PostgreSQL on localhost: find -> sha256 check -> zstd -dc | psql -v ON_ERROR_STOP=1 -> smoke
+checks -> row counts compared with the backup's manifest.json -> every value compared with the
+dump -> drill report (logged, and stored as drill-report.json beside the backup). Log markers:
+"sha256 OK", "restore OK", "smoke OK", "drill OK".
+
+Recover (--recover --databases a,b [--rename a=a_restored]): restores only the chosen
+databases into the server SCRATCH_PG* names, which may be live. It refuses, changing nothing,
+when a name exists there or a database is not in the backup; checks the sha256 before anything
+reaches the server; creates only the missing roles the databases need and leaves every other
+database, role and setting as it is; checks rows and values under the new names; and drops
+what it created if it fails. Log markers: "sha256 OK", "restore OK", "recovery OK".`;
 
 /**
  * Runs the restore drill.
@@ -30,8 +41,19 @@ export function main(args: string[], env: Record<string, string>): Promise<numbe
       summary: SUMMARY,
       settings: DRILL_SETTINGS,
       credentialsSecret: "postgres-restore-drill-s3-credentials",
-      reportAs: () => PUSH_JOBS.drill,
+      // A recovery is not a drill: it pushes no drill metrics and sends no drill check-in.
+      reportAs: (config) => config.recover ? undefined : PUSH_JOBS.drill,
       run: async (config, ctx) => {
+        if (recoveryPlan(config.recover, config.restoreDatabases, config.restoreRename)) {
+          const report = await runRecovery(config, ctx);
+          ctx.log.info("done", "recovery OK", {
+            databases: Object.values(report.databases),
+            tables: report.restored.tables,
+            rows: report.restored.rows,
+            duration_ms: report.duration_ms,
+          });
+          return [];
+        }
         const report = await runDrill(config, ctx);
         ctx.log.info("done", "drill OK", {
           key: report.backup.key,

@@ -410,8 +410,14 @@ async function report(
   return result;
 }
 
-/** Where the data object is, and how many list requests finding it took. */
-async function locate(
+/**
+ * Where the data object is (`--key`, or the newest backup), and how many list requests finding
+ * it took.
+ *
+ * @throws {BackupUnreadableError} when `--key` names no object
+ * @throws {StaleBackupError} when there is no backup at all
+ */
+export async function locate(
   config: DrillConfig,
   store: S3Store,
   now: Date,
