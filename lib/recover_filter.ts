@@ -653,10 +653,13 @@ function roleStatement(sig: string): RoleStatement | undefined {
   return { kind: "membership", role: role.name, member: member.name, grantor };
 }
 
-/** The first few keywords of a statement, for a log line (never a literal or a name). */
+/**
+ * The leading keywords of a statement, for a log line: pg_dump writes keywords in capitals and
+ * names in lower case or quoted, so this never shows a name or a literal.
+ */
 function firstWords(sig: string): string {
-  const words = /^[A-Za-z]+(?:\s+[A-Za-z]+){0,2}/.exec(sig)?.[0] ?? "";
-  return words.replace(/\s+/g, " ").toUpperCase() || "(unrecognised)";
+  const words = /^[A-Z]+(?:[ \t\n]+[A-Z]+(?=[\s;]|$)){0,3}/.exec(sig)?.[0] ?? "";
+  return words.replace(/\s+/g, " ") || "(unrecognised)";
 }
 
 /**

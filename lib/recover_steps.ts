@@ -577,7 +577,7 @@ async function undo(run: Recovery, created: Leftovers, err: unknown): Promise<un
     `${message}; left on the target ${target.host}:${target.port}: ${left}`,
     `when the server is back, run as ${target.user} in database postgres: ${
       cleanupSql(outcome.left)
-    }; then ${hint}`,
+    } then ${hint}`,
     what?.exitCode,
     { cause: err },
   );
