@@ -1,5 +1,6 @@
 # backup-toolbox: the `backup` and `restore-drill` programs plus the tools they call
-# (pg_dumpall/psql 18, zstd) and the tools the runbook uses (mc, sha256sum, bash).
+# (pg_dumpall/psql 18, zstd, age for encryption at rest) and the tools the runbook uses (mc,
+# sha256sum, age-keygen, bash).
 #
 # Build:  docker build -t backup-toolbox --build-arg VERSION=0.1.0 --build-arg REVISION=$(git rev-parse HEAD) .
 # Smoke:  docker run --rm backup-toolbox toolbox-smoke
@@ -49,7 +50,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates postgresql-common \
  && /usr/share/postgresql-common/pgdg/apt.postgresql.org.sh -y \
  && apt-get install -y --no-install-recommends \
-      postgresql-client-18 zstd bash coreutils ca-certificates tzdata \
+      postgresql-client-18 zstd age bash coreutils ca-certificates tzdata \
  && apt-get clean \
  && rm -rf /var/lib/apt/lists/*
 

@@ -13,6 +13,7 @@ import { backupSamples, PUSH_JOBS } from "./lib/monitor/metrics.ts";
 
 const SUMMARY = `Streams pg_dumpall through zstd to S3 as <prefix>/YYYY/MM/DD/full.sql.zst, with
 full.sql.zst.sha256 (for sha256sum -c) and manifest.json (row counts, written last).
+With AGE_RECIPIENTS it also encrypts: pg_dumpall | zstd | age, stored as full.sql.zst.age.
 Nothing appears under a final key unless every step succeeded.
 With --prune-only it only deletes backups older than RETENTION_DAYS (see --dry-run).`;
 

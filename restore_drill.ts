@@ -15,10 +15,13 @@ import { recoveryPlan } from "./lib/recover_plan.ts";
 import { runRecovery } from "./lib/recover_steps.ts";
 
 const SUMMARY = `Drill (the default): restores the newest backup (or --key) into a scratch
-PostgreSQL on localhost: find -> sha256 check -> zstd -dc | psql -v ON_ERROR_STOP=1 -> smoke
-checks -> row counts compared with the backup's manifest.json -> every value compared with the
-dump -> drill report (logged, and stored as drill-report.json beside the backup). Log markers:
-"sha256 OK", "restore OK", "smoke OK", "drill OK".
+PostgreSQL on localhost: find -> sha256 check -> [age -d] | zstd -dc | psql -v ON_ERROR_STOP=1
+-> smoke checks -> row counts compared with the backup's manifest.json -> every value compared
+-> drill report (logged, and stored as drill-report.json beside the backup). A
+full.sql.zst.age backup needs AGE_IDENTITY_FILE. Log markers: "sha256 OK", "restore OK",
+"smoke OK", "drill OK".
+With --verify-only it restores nothing: it reads the backup and compares the server SCRATCH_*
+names with it (databases, tables, rows, values); the last line says "verify OK".
 
 Recover (--recover --databases a,b [--rename a=a_restored]): restores only the chosen
 databases into the server SCRATCH_PG* names, which may be live. It refuses, changing nothing,
@@ -41,10 +44,17 @@ export function main(args: string[], env: Record<string, string>): Promise<numbe
       summary: SUMMARY,
       settings: DRILL_SETTINGS,
       credentialsSecret: "postgres-restore-drill-s3-credentials",
-      // A recovery is not a drill: it pushes no drill metrics and sends no drill check-in.
-      reportAs: (config) => config.recover ? undefined : PUSH_JOBS.drill,
+      // A recovery or --verify-only is no drill: it pushes no drill metrics, sends no check-in.
+      reportAs: (config) => config.recover || config.verifyOnly ? undefined : PUSH_JOBS.drill,
       run: async (config, ctx) => {
-        if (recoveryPlan(config.recover, config.restoreDatabases, config.restoreRename)) {
+        if (
+          recoveryPlan(
+            config.recover,
+            config.restoreDatabases,
+            config.restoreRename,
+            config.verifyOnly,
+          )
+        ) {
           const report = await runRecovery(config, ctx);
           ctx.log.info("done", "recovery OK", {
             databases: Object.values(report.databases),
@@ -55,7 +65,7 @@ export function main(args: string[], env: Record<string, string>): Promise<numbe
           return [];
         }
         const report = await runDrill(config, ctx);
-        ctx.log.info("done", "drill OK", {
+        ctx.log.info("done", config.verifyOnly ? "verify OK" : "drill OK", {
           key: report.backup.key,
           rows: report.restored.rows,
           duration_ms: Object.values(report.phases_ms).reduce((a, b) => a + b, 0),

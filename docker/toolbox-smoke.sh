@@ -20,6 +20,8 @@ check() {
 check pg_dumpall pg_dumpall --version
 check psql psql --version
 check zstd zstd --version
+check age age --version
+check age-keygen age-keygen --version
 check mc mc --version
 check sha256sum sha256sum --version
 check backup backup --version

@@ -1,8 +1,11 @@
 import assert from "node:assert/strict";
 import {
+  DATA_FILES,
   datePath,
   dayOfKey,
+  fileNameOf,
   FILES,
+  isEncryptedKey,
   keysForDataKey,
   keysForDate,
   normalizePrefix,
@@ -58,6 +61,40 @@ Deno.test("keysForDataKey() gives the sibling keys of a data object", () => {
 Deno.test("keysForDataKey() names the standard data file even for another file name", () => {
   assert.equal(keysForDataKey("restore/other.sql.zst").data, "restore/full.sql.zst");
   assert.equal(keysForDataKey("restore/other.sql.zst").manifest, "restore/manifest.json");
+});
+
+Deno.test("keysForDate() names full.sql.zst.age and full.sql.zst.age.sha256 for an encrypted backup", () => {
+  const keys = keysForDate("postgresql-18", new Date("2026-11-25T12:00:00Z"), "UTC", true);
+  assert.deepEqual(keys, {
+    dir: "postgresql-18/2026/11/25/",
+    data: "postgresql-18/2026/11/25/full.sql.zst.age",
+    sha256: "postgresql-18/2026/11/25/full.sql.zst.age.sha256",
+    manifest: "postgresql-18/2026/11/25/manifest.json",
+    drillReport: "postgresql-18/2026/11/25/drill-report.json",
+  });
+});
+
+Deno.test("keysForDataKey() of a .zst.age key gives its .zst.age.sha256: the checksum follows the data key", () => {
+  const keys = keysForDataKey("postgresql-18/2026/11/24/full.sql.zst.age");
+  assert.equal(keys.data, "postgresql-18/2026/11/24/full.sql.zst.age");
+  assert.equal(keys.sha256, "postgresql-18/2026/11/24/full.sql.zst.age.sha256");
+  assert.equal(keys.manifest, "postgresql-18/2026/11/24/manifest.json");
+  assert.equal(
+    keysForDataKey("restore/other.sql.zst.age").sha256,
+    "restore/full.sql.zst.age.sha256",
+  );
+});
+
+Deno.test("isEncryptedKey() and DATA_FILES tell encrypted from plain data objects by name", () => {
+  assert.equal(isEncryptedKey("p/2026/11/24/full.sql.zst.age"), true);
+  assert.equal(isEncryptedKey("p/2026/11/24/full.sql.zst"), false);
+  assert.deepEqual(DATA_FILES.map((f) => [f.data, f.sha256]), [
+    ["full.sql.zst", "full.sql.zst.sha256"],
+    ["full.sql.zst.age", "full.sql.zst.age.sha256"],
+  ]);
+  for (const f of DATA_FILES) assert.equal(f.sha256, `${f.data}.sha256`);
+  assert.equal(fileNameOf("p/2026/11/24/full.sql.zst.age"), "full.sql.zst.age");
+  assert.equal(fileNameOf("full.sql.zst"), "full.sql.zst");
 });
 
 Deno.test("runTempDir() is unique per run and under <prefix>/.tmp/", () => {

@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { keysForDate, runTempDir, withSlash } from "./backup_keys.ts";
+import { ageEncryptSpec } from "./age.ts";
+import { fileNameOf, keysForDate, runTempDir, withSlash } from "./backup_keys.ts";
 import { ChecksumStream, sha256Line } from "./checksum.ts";
 import type { BackupConfig } from "./config.ts";
 import { recordDumpSettings, type SessionSettings } from "./dump_settings.ts";
@@ -13,7 +14,7 @@ import { PreflightError, StoreError, ToolboxError } from "./errors.ts";
 import type { Log } from "./log.ts";
 import { type Manifest, MANIFEST_FORMAT, totals } from "./manifest.ts";
 import { reasonOf, serverVersionNum } from "./pg_client.ts";
-import { Pipeline } from "./pipeline.ts";
+import { Pipeline, relay } from "./pipeline.ts";
 import {
   CLIENT_HINT,
   dumpallSpec,
@@ -49,6 +50,8 @@ export interface BackupSummary {
 }
 
 const DATA_TYPE = "application/zstd";
+/** No media type is registered for age's format. */
+const ENCRYPTED_DATA_TYPE = "application/octet-stream";
 const MiB = 1024 * 1024;
 /** A commit under way when SIGTERM arrives may go on this long (the Job's grace is 60 s). */
 const COMMIT_GRACE_MS = 30_000;
@@ -57,6 +60,13 @@ const DUMP_HINT =
   "check the source server's log (did it restart or run out of connections?) and PGHOST/PGPASSWORD, then run the job again";
 const ZSTD_HINT =
   "check the pod's memory limit (an OOM kill ends zstd) and ZSTD_LEVEL/ZSTD_THREADS, then run the job again";
+const AGE_HINT =
+  "check AGE_RECIPIENTS/AGE_RECIPIENTS_FILE and the pod's memory limit (an OOM kill ends age), then run the job again";
+
+/** The age recipients of a backup: AGE_RECIPIENTS and the file's, without repeats. */
+export function backupRecipients(config: BackupConfig): string[] {
+  return [...new Set([...config.ageRecipients, ...config.ageRecipientsFile])];
+}
 
 /**
  * Runs the backup (or, with `pruneOnly`, only the prune).
@@ -84,19 +94,29 @@ export async function runBackup(
   };
 
   // Preflight: tools, bucket, source server and versions, before anything is uploaded.
-  const versions = await preflight(ctx, source, config.s3Prefix);
+  const recipients = backupRecipients(config);
+  const encrypted = recipients.length > 0;
+  const versions = await preflight(ctx, source, config.s3Prefix, encrypted);
   await Promise.all([
     checkLifecycle(store, config.s3Prefix, config.retentionDays, config.applyLifecycle, log),
     removeStaleLeftovers(store, config.s3Prefix, config.staleUploadHours, started, log),
   ]);
   ctx.signal.throwIfAborted();
 
-  // Stream: pg_dumpall → (count rows) → zstd → (sha256) → staged multipart upload.
-  const keys = keysForDate(config.s3Prefix, started, config.timeZone);
+  // Stream: pg_dumpall → (count rows) → zstd → [age] → (sha256) → staged multipart upload.
+  const keys = keysForDate(config.s3Prefix, started, config.timeZone, encrypted);
+  const dataName = fileNameOf(keys.data);
   const tempDir = runTempDir(config.s3Prefix, started);
   const staged = new Staged();
   try {
-    const streamed = await streamDump(config, ctx, source, `${tempDir}full.sql.zst`, staged);
+    const streamed = await streamDump(
+      config,
+      ctx,
+      source,
+      `${tempDir}${dataName}`,
+      staged,
+      recipients,
+    );
     const settings = await recordSettings(ctx, source, Object.keys(streamed.counts));
 
     // Commit: server-side copies to the final keys; manifest.json last marks it complete.
@@ -117,9 +137,10 @@ export async function runBackup(
       sha256: streamed.sha256,
       databases: streamed.counts,
       dump_settings: settings,
+      ...(encrypted ? { encryption: { method: "age" as const, recipients } } : {}),
     };
     const small = [
-      { key: keys.sha256, body: sha256Line(streamed.sha256), type: "text/plain" },
+      { key: keys.sha256, body: sha256Line(streamed.sha256, dataName), type: "text/plain" },
       {
         key: keys.manifest,
         body: JSON.stringify(manifest, null, 2) + "\n",
@@ -128,7 +149,12 @@ export async function runBackup(
     ].map((o) => ({ ...o, temp: tempDir + o.key.slice(keys.dir.length) }));
     // Stage the small objects while the data is copied; then the .sha256, and manifest.json last.
     await Promise.all([
-      commitStore.compose(keys.data, streamed.segments, metadata, DATA_TYPE),
+      commitStore.compose(
+        keys.data,
+        streamed.segments,
+        metadata,
+        encrypted ? ENCRYPTED_DATA_TYPE : DATA_TYPE,
+      ),
       ...small.map(async (o) => {
         staged.objects.add(o.temp);
         await commitStore.putSmall(o.temp, o.body, o.type);
@@ -175,6 +201,7 @@ export async function runBackup(
       tables: sum.tables,
       rows: sum.rows,
       large_objects: sum.large_objects,
+      encrypted,
       duration_ms: summary.durationMs,
     });
     return summary;
@@ -209,17 +236,20 @@ async function preflight(
   ctx: BackupContext,
   source: PgConnection,
   prefix: string,
+  encrypted: boolean,
 ): Promise<{ server: string; pgDumpall: string }> {
   // All checks at once; failures are reported in a fixed order: tools, bucket, source.
-  const [dumpallR, zstdR, bucketR, serverR] = await Promise.allSettled([
+  const [dumpallR, zstdR, ageR, bucketR, serverR] = await Promise.allSettled([
     toolVersion("pg_dumpall", ctx.childEnv),
     toolVersion("zstd", ctx.childEnv),
+    encrypted ? toolVersion("age", ctx.childEnv) : Promise.resolve(undefined),
     ctx.store.checkBucket(withSlash(prefix)),
     serverVersionNum(source),
   ]);
-  for (const r of [dumpallR, zstdR, bucketR]) if (r.status === "rejected") throw r.reason;
+  for (const r of [dumpallR, zstdR, ageR, bucketR]) if (r.status === "rejected") throw r.reason;
   const pgDumpall = (dumpallR as PromiseFulfilledResult<ToolVersion>).value;
   const zstd = (zstdR as PromiseFulfilledResult<ToolVersion>).value;
+  const age = (ageR as PromiseFulfilledResult<ToolVersion | undefined>).value;
   if (serverR.status === "rejected") {
     throw new PreflightError(
       `cannot connect to source PostgreSQL ${source.host}:${source.port} as ${source.user}: ${
@@ -243,6 +273,7 @@ async function preflight(
     server_version: server,
     pg_dumpall_version: pgDumpall.version,
     zstd_version: zstd.version,
+    ...(age ? { age_version: age.version } : {}),
     bucket: ctx.store.bucket,
   });
   return { server, pgDumpall: pgDumpall.version };
@@ -262,6 +293,7 @@ async function streamDump(
   source: PgConnection,
   stagingKey: string,
   staged: Staged,
+  recipients: readonly string[],
 ): Promise<Streamed> {
   const { log, store } = ctx;
   const run = new Pipeline(ctx.signal);
@@ -271,11 +303,19 @@ async function streamDump(
     zstdCompressSpec(config.zstdLevel, config.zstdThreads, ctx.childEnv),
     ZSTD_HINT,
   );
+  // Encrypted: zstd → age, and age's output is what is hashed and stored.
+  const age = recipients.length > 0
+    ? run.spawn("age", ageEncryptSpec(recipients, ctx.childEnv), AGE_HINT)
+    : undefined;
   const stats = new DumpStatsStream();
   const sum = new ChecksumStream();
   let uploaded = 0;
   const t0 = performance.now();
-  log.info("stream", "stream started", { staging_key: stagingKey, zstd_level: config.zstdLevel });
+  log.info("stream", "stream started", {
+    staging_key: stagingKey,
+    zstd_level: config.zstdLevel,
+    ...(age ? { age_recipients: recipients.length } : {}),
+  });
   const progress = setInterval(() => {
     const seconds = (performance.now() - t0) / 1000;
     log.info("stream", "progress", {
@@ -292,12 +332,14 @@ async function streamDump(
     "pg_dumpall → zstd",
     dump.stdout!.pipeThrough(stats).pipeTo(zstd.stdin!, { signal: run.signal }),
   );
+  if (age) run.track("zstd → age", relay(zstd, age, run.signal));
+  const stored = (age ?? zstd).stdout!;
   const upload = run.track(
     "upload",
-    uploadSegments(store, stagingKey, zstd.stdout!.pipeThrough(sum), staged, {
+    uploadSegments(store, stagingKey, stored.pipeThrough(sum), staged, {
       partBytes: config.partSizeMiB * MiB,
       segmentBytes: config.segmentSizeMiB * MiB,
-      contentType: DATA_TYPE,
+      contentType: age ? ENCRYPTED_DATA_TYPE : DATA_TYPE,
       signal: run.signal,
       onProgress: (bytes) => (uploaded = bytes),
     }),
@@ -309,7 +351,7 @@ async function streamDump(
   const result = (await upload)!;
   if (result.bytes !== sum.bytes) {
     throw new StoreError(
-      `upload stored ${result.bytes} bytes but zstd wrote ${sum.bytes}`,
+      `upload stored ${result.bytes} bytes but ${age ? "age" : "zstd"} wrote ${sum.bytes}`,
       "check the S3 server's logs and free space, then run the job again",
       "SizeMismatch",
     );

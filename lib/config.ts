@@ -6,10 +6,19 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { parseRecipients } from "./age.ts";
 import { ConfigError } from "./errors.ts";
 
-/** How a setting's text is read. */
-export type SettingKind = "string" | "url" | "int" | "number" | "bool" | "list" | "timezone";
+/** How a setting's text is read. `recipients`: age public keys, checked one by one. */
+export type SettingKind =
+  | "string"
+  | "url"
+  | "int"
+  | "number"
+  | "bool"
+  | "list"
+  | "timezone"
+  | "recipients";
 
 /** One row of a settings table. */
 export interface Setting {
@@ -27,6 +36,11 @@ export interface Setting {
   readonly required?: boolean;
   /** Never logged; only read from the environment or from a file. */
   readonly secret?: boolean;
+  /**
+   * The value (from flag or environment) names a file whose content is read at start and parsed
+   * as the setting's kind (a recipients file, like age's -R).
+   */
+  readonly file?: boolean;
   /** Smallest accepted whole number (int only). */
   readonly min?: number;
   /** Largest accepted whole number (int only). */
@@ -40,7 +54,7 @@ export type SettingsTable = Readonly<Record<string, Setting>>;
 export type SettingsOf<T extends SettingsTable> = {
   -readonly [K in keyof T]: T[K]["kind"] extends "int" | "number" ? number
     : T[K]["kind"] extends "bool" ? boolean
-    : T[K]["kind"] extends "list" ? string[]
+    : T[K]["kind"] extends "list" | "recipients" ? string[]
     : T[K] extends { required: true } ? string
     : T[K] extends { default: string } ? string
     : string | undefined;
@@ -279,6 +293,21 @@ export const BACKUP_SETTINGS = {
     help:
       'warn "table shrank" for each table that disappeared or lost more than this % of its rows since the previous backup',
   },
+  ageRecipients: {
+    env: "AGE_RECIPIENTS",
+    flag: "age-recipients",
+    kind: "recipients",
+    help:
+      "comma-separated age public keys (age1…); when set, the backup is pg_dumpall | zstd | age, stored as full.sql.zst.age",
+  },
+  ageRecipientsFile: {
+    env: "AGE_RECIPIENTS_FILE",
+    flag: "age-recipients-file",
+    kind: "recipients",
+    file: true,
+    help:
+      "a file of age public keys, one per line, # comments allowed (like age -R); adds to AGE_RECIPIENTS",
+  },
 } as const satisfies SettingsTable;
 
 /** Settings of `restore-drill` (the weekly job). */
@@ -324,6 +353,13 @@ export const DRILL_SETTINGS = {
     help:
       "allow a scratch or target host that is not loopback (a recovery into a real server, not a drill)",
   },
+  verifyOnly: {
+    env: "VERIFY_ONLY",
+    flag: "verify-only",
+    kind: "bool",
+    help:
+      "restore nothing: read the backup (checking its sha256) and compare the server SCRATCH_* names with it, databases, tables, rows and values (after a recovery made by hand)",
+  },
   scratchWaitSeconds: {
     env: "SCRATCH_WAIT_SECONDS",
     flag: "scratch-wait-seconds",
@@ -359,7 +395,14 @@ export const DRILL_SETTINGS = {
     env: "BACKUP_SHA256_KEY",
     flag: "sha256-key",
     kind: "string",
-    help: "read the expected sha256 from this key instead of the backup's full.sql.zst.sha256",
+    help: "read the expected sha256 from this key instead of the data key's own .sha256",
+  },
+  ageIdentityFile: {
+    env: "AGE_IDENTITY_FILE",
+    flag: "age-identity-file",
+    kind: "string",
+    help:
+      "file of age identities (private keys; a mounted Secret) that opens full.sql.zst.age backups; only its path reaches age's argv",
   },
   recover: {
     env: "RECOVER",
@@ -402,7 +445,7 @@ export type ParsedCommand<T extends SettingsTable> =
  * @param table the program's settings table
  * @param args command-line arguments (without the program name)
  * @param env the environment
- * @param readSecretFile reads a file named by a secret's `--*-file` flag
+ * @param readSecretFile reads a file named by a secret's `--*-file` flag, or by a `file` setting
  * @returns help, version, or the parsed settings
  * @throws {ConfigError} listing every missing or invalid setting (exit code 2)
  */
@@ -446,12 +489,26 @@ export function parseSettings<T extends SettingsTable>(
     } else raw = fromFlag;
     if (raw === undefined || raw === "") raw = emptyToUndefined(env[setting.env]);
     if (raw === undefined) raw = setting.default;
+    let source: string | undefined;
+    if (raw !== undefined && setting.file) {
+      source = raw;
+      try {
+        raw = readSecretFile(source);
+      } catch {
+        problems.push(`cannot read ${setting.env} "${source}": no such readable file`);
+        continue;
+      }
+    }
     if (raw === undefined) {
       if (setting.required) missing.push(setting.env);
-      config[key] = setting.kind === "bool" ? false : setting.kind === "list" ? [] : undefined;
+      config[key] = setting.kind === "bool"
+        ? false
+        : setting.kind === "list" || setting.kind === "recipients"
+        ? []
+        : undefined;
       continue;
     }
-    const parsed = parseValue(setting, raw);
+    const parsed = parseValue(setting, raw, source);
     if (parsed.ok) config[key] = parsed.value;
     else problems.push(parsed.problem);
   }
@@ -462,7 +519,8 @@ export function parseSettings<T extends SettingsTable>(
 
 type Parsed = { ok: true; value: unknown } | { ok: false; problem: string };
 
-function parseValue(setting: Setting, raw: string): Parsed {
+/** Parses one setting's text; `source` is the file it came from, for a `file` setting. */
+function parseValue(setting: Setting, raw: string, source?: string): Parsed {
   const shown = setting.secret
     ? "<redacted>"
     : `"${setting.kind === "url" ? withoutUserInfo(raw) : raw}"`;
@@ -520,6 +578,14 @@ function parseValue(setting: Setting, raw: string): Parsed {
         };
       }
       return { ok: true, value: raw.replace(/\/+$/, "") };
+    }
+    case "recipients": {
+      const { recipients, problems } = parseRecipients(raw);
+      if (problems.length > 0) {
+        const from = source === undefined ? "" : ` "${source}"`;
+        return { ok: false, problem: `invalid ${setting.env}${from}: ${problems.join("; ")}` };
+      }
+      return { ok: true, value: recipients };
     }
     case "timezone":
       try {
@@ -591,7 +657,7 @@ export function helpText(program: string, summary: string, table: SettingsTable)
   for (const setting of Object.values(table)) {
     const flag = setting.kind === "bool"
       ? `--${setting.flag}`
-      : `--${setting.flag} ${setting.secret ? "FILE" : "VALUE"}`;
+      : `--${setting.flag} ${setting.secret || setting.file ? "FILE" : "VALUE"}`;
     const extra = setting.required
       ? " (required)"
       : setting.default !== undefined

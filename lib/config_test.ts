@@ -131,6 +131,8 @@ Deno.test("parseSettings() applies the defaults of the backup table", () => {
       pushgatewayUrl: undefined,
       healthcheckUrl: undefined,
       shrinkWarnPercent: 50,
+      ageRecipients: [],
+      ageRecipientsFile: [],
     } satisfies BackupConfig,
   );
 });
@@ -146,6 +148,7 @@ Deno.test("parseSettings() applies the defaults of the drill table", () => {
   assert.deepEqual(config.expectedDatabases, []);
   assert.equal(config.backupKey, undefined);
   assert.equal(config.sha256Key, undefined);
+  assert.equal(config.ageIdentityFile, undefined);
 });
 
 Deno.test("parseSettings() lets a flag win over the environment", () => {
@@ -438,4 +441,91 @@ Deno.test("parseSettings() takes SHRINK_WARN_PERCENT from 0 to 100, in the backu
     'invalid SHRINK_WARN_PERCENT "101": expected a whole number from 0 to 100',
   ]);
   assert.ok(!("shrinkWarnPercent" in run(DRILL_SETTINGS, [], DRILL_ENV)));
+});
+
+const R1 = "age1vr5m5d7kewgfa0g7zgldxa40dpjqnsqzdsvm9vpt8natdk8wpyzsf9fptr";
+const R2 = "age1q0m4gyg8gnmm5yc069as4rcu79wlg6l8ktpcg6t73x7tqh5fzyqq3wk5wz";
+
+Deno.test("parseSettings() reads AGE_RECIPIENTS as a list of age public keys", () => {
+  const config = run(BACKUP_SETTINGS, [], { ...BACKUP_ENV, AGE_RECIPIENTS: ` ${R1} ,${R2}` });
+  assert.deepEqual(config.ageRecipients, [R1, R2]);
+  assert.deepEqual(config.ageRecipientsFile, []);
+  assert.deepEqual(
+    run(BACKUP_SETTINGS, ["--age-recipients", R2], BACKUP_ENV).ageRecipients,
+    [R2],
+  );
+});
+
+Deno.test("parseSettings() reads --age-recipients-file like age -R: one key a line, # comments", () => {
+  const read: string[] = [];
+  const config = run(
+    BACKUP_SETTINGS,
+    ["--age-recipients-file", "/etc/age/recipients.txt"],
+    BACKUP_ENV,
+    (path) => {
+      read.push(path);
+      return `# ops laptop\n${R1}\n\n# offline copy, 2026\n${R2}\n`;
+    },
+  );
+  assert.deepEqual(read, ["/etc/age/recipients.txt"]);
+  assert.deepEqual(config.ageRecipientsFile, [R1, R2]);
+  // The environment can name the file too.
+  assert.deepEqual(
+    run(BACKUP_SETTINGS, [], { ...BACKUP_ENV, AGE_RECIPIENTS_FILE: "/f" }, () => R2)
+      .ageRecipientsFile,
+    [R2],
+  );
+});
+
+Deno.test("parseSettings() refuses a malformed age recipient with a ConfigError naming the setting", () => {
+  const err = configError(() =>
+    parseSettings(BACKUP_SETTINGS, [], { ...BACKUP_ENV, AGE_RECIPIENTS: `${R1},age1nope` }, noFiles)
+  );
+  assert.equal(err.exitCode, 2);
+  assert.deepEqual(err.problems, [
+    'invalid AGE_RECIPIENTS: entry 2 "age1nope" is not an age public key (age1 and 58 characters, as age-keygen -y prints)',
+  ]);
+  const empty = configError(() =>
+    parseSettings(BACKUP_SETTINGS, [], { ...BACKUP_ENV, AGE_RECIPIENTS: " , " }, noFiles)
+  );
+  assert.deepEqual(empty.problems, ["invalid AGE_RECIPIENTS: it holds no age recipient"]);
+});
+
+Deno.test("parseSettings() names the recipients file it could not read or whose entry is bad", () => {
+  const missing = configError(() =>
+    parseSettings(BACKUP_SETTINGS, ["--age-recipients-file", "/nope"], BACKUP_ENV, () => {
+      throw new Deno.errors.NotFound("/nope");
+    })
+  );
+  assert.deepEqual(missing.problems, [
+    'cannot read AGE_RECIPIENTS_FILE "/nope": no such readable file',
+  ]);
+  const bad = configError(() =>
+    parseSettings(
+      BACKUP_SETTINGS,
+      ["--age-recipients-file", "/r.txt"],
+      BACKUP_ENV,
+      () => "# comment only\n",
+    )
+  );
+  assert.deepEqual(bad.problems, [
+    'invalid AGE_RECIPIENTS_FILE "/r.txt": it holds no age recipient',
+  ]);
+});
+
+Deno.test("parseSettings() never repeats a private key given as a recipient", () => {
+  const secret = "AGE-SECRET-KEY-1" + "Q".repeat(58);
+  const err = configError(() =>
+    parseSettings(BACKUP_SETTINGS, [], { ...BACKUP_ENV, AGE_RECIPIENTS: secret }, noFiles)
+  );
+  assert.ok(!err.message.includes(secret), err.message);
+  assert.match(
+    err.message,
+    /^invalid AGE_RECIPIENTS: entry 1 is a private key \(AGE-SECRET-KEY-1…\)/,
+  );
+});
+
+Deno.test("parseSettings() takes AGE_IDENTITY_FILE as a path it does not read", () => {
+  const config = run(DRILL_SETTINGS, ["--age-identity-file", "/run/age/identity.txt"], DRILL_ENV);
+  assert.equal(config.ageIdentityFile, "/run/age/identity.txt");
 });

@@ -6,8 +6,15 @@
  *
  * @module
  */
+import { decryptionFor, presentIdentityKeys } from "./age.ts";
 import { BackupFiles } from "./backup_files.ts";
-import { type BackupKeys, keysForDataKey, withSlash } from "./backup_keys.ts";
+import {
+  type BackupKeys,
+  fileNameOf,
+  isEncryptedKey,
+  keysForDataKey,
+  withSlash,
+} from "./backup_keys.ts";
 import type { DrillConfig } from "./config.ts";
 import { type DumpCounts, DumpStatsStream, type DumpValues } from "./dump_stream.ts";
 import {
@@ -30,7 +37,7 @@ import {
 import { type PgConnection, psqlRestoreSpec, toolVersion } from "./pg_tools.ts";
 import { restorePass } from "./restore_pass.ts";
 import { RoleFilterStream } from "./role_filter.ts";
-import type { S3Store } from "./s3/store.ts";
+import type { ObjectEntry, S3Store } from "./s3/store.ts";
 import { checkValues, type CountOnly, type ValueCheckResult } from "./value_check.ts";
 import { VERSION } from "./version.ts";
 import type { ProgramContext } from "./main.ts";
@@ -38,9 +45,11 @@ import type { ProgramContext } from "./main.ts";
 /** What a drill needs besides its settings; `now` can be fixed in tests. */
 export type DrillContext = ProgramContext & { readonly now?: () => Date };
 
-/** The drill report: logged as one line and stored beside the backup. */
+/** The drill report: logged as one line and stored beside the backup (a drill, not a check). */
 export interface DrillReport {
   readonly result: "OK";
+  /** `drill` restored the backup into the scratch server; `verify-only` compared a server with it. */
+  readonly mode: "drill" | "verify-only";
   readonly tool_version: string;
   readonly drilled_at: string;
   readonly backup: {
@@ -49,6 +58,8 @@ export interface DrillReport {
     readonly bytes: number;
     readonly sha256: string;
     readonly manifest: boolean;
+    /** Whether it was an age-encrypted backup, decrypted on its way to zstd. */
+    readonly encrypted: boolean;
   };
   readonly scratch: {
     readonly host: string;
@@ -102,14 +113,46 @@ export async function runDrill(config: DrillConfig, ctx: DrillContext): Promise<
   const drill = new Drill(config, ctx);
   await guard(drill);
   const found = await drill.phase("find", () => find(drill));
-  const scratchVersion = await drill.phase("wait", () => waitForScratch(drill, found.files));
-  const restored = await drill.phase("restore", () => verifyAndRestore(drill, found));
+  if (config.verifyOnly) return await verifyOnly(drill, found);
+  const scratchVersion = await drill.phase("wait", () => waitForScratch(drill, found.files, true));
+  const restored = await drill.phase("restore", () => verifyAndRestore(drill, found, true));
   const names = await drill.phase("smoke", () => smoke(drill.scratch, config.expectedDatabases));
   ctx.log.info("smoke", "smoke OK", { databases: names, expected: config.expectedDatabases });
   const manifest = await found.files.manifestFor(restored.sha256);
   const counted = await drill.phase("compare", () => deepCheck(drill, manifest));
   const values = await drill.phase("verify", () => verifyValues(drill, restored.values, manifest));
   return await report(drill, found, restored, scratchVersion, names, manifest, counted, values);
+}
+
+/**
+ * `--verify-only`: restore nothing. Read the backup (its sha256 checked as it streams), then
+ * compare the server SCRATCH_* names with it: every database, table and row count the dump holds,
+ * and every value. The check after a recovery made by hand. Its report is logged, never stored
+ * beside the backup: only a real drill marks a backup as drilled.
+ */
+async function verifyOnly(drill: Drill, found: Found): Promise<DrillReport> {
+  const { ctx } = drill;
+  const version = await drill.phase("wait", () => waitForScratch(drill, found.files, false));
+  const read = await drill.phase("read", () => verifyAndRestore(drill, found, false));
+  const manifest = await found.files.manifestFor(read.sha256);
+  // The expected counts come from the very bytes just verified, manifest or not.
+  const counted = await drill.phase("compare", async () => {
+    const restored = await compareCountsOn(
+      drill.scratch,
+      read.counts,
+      "the server differs from the backup",
+      'the server does not hold what the backup holds: a database, table or rows are missing or extra; re-run the recovery (RUNBOOK.md "Recover for real"), or find what changed since',
+    );
+    ctx.log.info(
+      "compare",
+      "deep check OK: every table has the rows the backup holds",
+      totals(restored),
+    );
+    return restored;
+  });
+  const values = await drill.phase("verify", () => verifyValues(drill, read.values, manifest));
+  const names = Object.keys(read.counts);
+  return await report(drill, found, read, version, names, manifest, counted, values);
 }
 
 /** One drill's settings, context, scratch connection and phase timings. */
@@ -148,14 +191,20 @@ async function guard(drill: Drill): Promise<void> {
       "a drill restores only into the scratch sidecar on localhost; set SCRATCH_PGHOST=127.0.0.1, or pass --allow-remote-scratch only for a real recovery into a server you mean to fill",
     );
   }
-  const [zstd, psql] = await Promise.all([
+  const identityFile = config.ageIdentityFile;
+  const [zstd, psql, age, identities] = await Promise.all([
     toolVersion("zstd", ctx.childEnv),
     toolVersion("psql", ctx.childEnv),
+    identityFile ? toolVersion("age", ctx.childEnv) : undefined,
+    // A set identity file that is there must hold identities; a missing one matters only for
+    // an encrypted backup (find says so).
+    identityFile ? presentIdentityKeys(identityFile, ctx.childEnv) : undefined,
   ]);
   await ctx.store.checkBucket(withSlash(config.s3Prefix));
   ctx.log.info("preflight", "preflight OK", {
     zstd_version: zstd.version,
     psql_version: psql.version,
+    ...(age ? { age_version: age.version, age_identities: identities ?? [] } : {}),
   });
 }
 
@@ -167,6 +216,8 @@ interface Found {
   readonly ageHours: number;
   readonly keys: BackupKeys;
   readonly files: BackupFiles;
+  /** The recipients its manifest records, when it is encrypted and the manifest describes it. */
+  readonly recipients: readonly string[] | undefined;
 }
 
 /** Find: the backup asked for, or the newest complete one, young enough; and its manifest. */
@@ -181,7 +232,18 @@ async function find(drill: Drill): Promise<Found> {
     age_hours: ageHours,
     last_modified: data.lastModified.toISOString(),
     list_requests: data.listRequests,
+    encrypted: isEncryptedKey(data.key),
   });
+  if (data.alsoThere) {
+    ctx.log.info(
+      "find",
+      "the day folder holds a plain and an encrypted backup; drilling the newer",
+      {
+        key: data.key,
+        older: data.alsoThere.key,
+      },
+    );
+  }
   if (!config.backupKey && ageExact > config.maxBackupAgeHours) {
     throw new StaleBackupError(
       `backup stale: newest backup ${data.key} is ${
@@ -192,12 +254,17 @@ async function find(drill: Drill): Promise<Found> {
   }
   const keys = keysForDataKey(data.key);
   const files = new BackupFiles(ctx.store, keys, config.sha256Key, ctx.log);
-  await files.readManifest();
-  return { ...data, ageHours, keys, files };
+  const manifest = await files.readManifest();
+  // An encrypted backup needs its identity: say so now, before waiting or downloading.
+  const recipients = manifest && fileNameOf(manifest.key) === fileNameOf(data.key)
+    ? manifest.encryption?.recipients
+    : undefined;
+  await decryptionFor(data.key, config.ageIdentityFile, recipients, ctx.childEnv);
+  return { ...data, ageHours, keys, files, recipients };
 }
 
 /** Wait: the scratch server accepts connections and holds none of the backup's databases. */
-async function waitForScratch(drill: Drill, files: BackupFiles): Promise<string> {
+async function waitForScratch(drill: Drill, files: BackupFiles, empty: boolean): Promise<string> {
   const { config, ctx, scratch } = drill;
   const last = await waitForServer(scratch, config.scratchWaitSeconds, ctx.signal);
   if (last !== undefined) {
@@ -208,7 +275,8 @@ async function waitForScratch(drill: Drill, files: BackupFiles): Promise<string>
       SIDECAR_HINT,
     );
   }
-  const existing = new Set(await listDatabases(scratch));
+  // A drill restores into an empty server; --verify-only compares one that holds the data.
+  const existing = new Set(empty ? await listDatabases(scratch) : []);
   const clash = Object.keys(files.manifest?.databases ?? {}).filter((db) =>
     db !== "postgres" && db !== "template1" && existing.has(db)
   );
@@ -239,7 +307,10 @@ async function waitForScratch(drill: Drill, files: BackupFiles): Promise<string>
 async function verifyAndRestore(
   drill: Drill,
   found: Found,
-): Promise<{ bytes: number; sha256: string; values: DumpValues }> {
+  restore: boolean,
+): Promise<
+  { bytes: number; sha256: string; encrypted: boolean; counts: DumpCounts; values: DumpValues }
+> {
   const { config, ctx, scratch } = drill;
   const { files, key } = found;
   const expected = await files.expectedSha256();
@@ -253,9 +324,13 @@ async function verifyAndRestore(
     log: ctx.log,
     signal: ctx.signal,
     childEnv: ctx.childEnv,
-    transforms: [parsed, roles],
-    sink: { name: "psql", spec: psqlRestoreSpec(scratch, ctx.childEnv), hint: PSQL_HINT },
+    transforms: restore ? [parsed, roles] : [parsed],
+    sink: restore
+      ? { name: "psql", spec: psqlRestoreSpec(scratch, ctx.childEnv), hint: PSQL_HINT }
+      : undefined,
     progressSeconds: config.progressSeconds,
+    identityFile: config.ageIdentityFile,
+    recipients: found.recipients,
   });
 
   // Verify first: a corrupt download explains any restore error that follows.
@@ -276,13 +351,37 @@ async function verifyAndRestore(
       skipped: roles.dropped,
     });
   }
-  ctx.log.info("restore", "restore OK", { key, bytes: pass.bytes, duration_ms: pass.durationMs });
-  return { bytes: pass.bytes, sha256, values: parsed.values() };
+  if (restore) {
+    ctx.log.info("restore", "restore OK", {
+      key,
+      bytes: pass.bytes,
+      decrypted: pass.decrypted,
+      duration_ms: pass.durationMs,
+    });
+  }
+  return {
+    bytes: pass.bytes,
+    sha256,
+    encrypted: pass.decrypted,
+    counts: parsed.counts(),
+    values: parsed.values(),
+  };
 }
 
-/** zstd's or psql's failure, in the operator's words. */
-function restoreFailure(error: unknown, key: string): unknown {
+/**
+ * age's, zstd's or psql's failure, in the operator's words (`restore FAILED: …`); the hint is
+ * the one the child was started with.
+ */
+export function restoreFailure(error: unknown, key: string): unknown {
   if (!(error instanceof PipelineError)) return error;
+  if (error.program === "age") {
+    return new RestoreError(
+      `restore FAILED: age could not decrypt ${key}: ${
+        error.lastStderrLine || `exit code ${error.code}`
+      }`,
+      error.hint,
+    );
+  }
   if (error.program === "zstd") {
     return new RestoreError(
       `restore FAILED: zstd could not decompress ${key}: ${
@@ -349,7 +448,7 @@ async function verifyValues(
 async function report(
   drill: Drill,
   found: Found,
-  restored: { bytes: number; sha256: string },
+  restored: { bytes: number; sha256: string; encrypted: boolean },
   scratchVersion: string,
   names: string[],
   manifest: Manifest | undefined,
@@ -360,9 +459,11 @@ async function report(
   const sum = counted
     ? totals(counted)
     : { databases: names.length, tables: 0, rows: 0, large_objects: 0 };
-  const verifySeconds = ((phases.compare ?? 0) + (phases.restore ?? 0)) / 1000;
+  const verifySeconds = ((phases.compare ?? 0) + (phases.restore ?? phases.read ?? 0)) / 1000;
+  const mode = drill.config.verifyOnly ? "verify-only" : "drill";
   const result: DrillReport = {
     result: "OK",
+    mode,
     tool_version: VERSION,
     drilled_at: drill.now().toISOString(),
     backup: {
@@ -371,6 +472,7 @@ async function report(
       bytes: restored.bytes,
       sha256: restored.sha256,
       manifest: manifest !== undefined,
+      encrypted: restored.encrypted,
     },
     scratch: { host: scratch.host, port: scratch.port, server_version: scratchVersion },
     phases_ms: phases,
@@ -392,6 +494,7 @@ async function report(
     database_names: names,
   };
   ctx.log.info("report", "drill report", { report: result });
+  if (mode === "verify-only") return result;
   try {
     await ctx.store.putSmall(
       found.keys.drillReport,
@@ -421,13 +524,21 @@ export async function locate(
   config: DrillConfig,
   store: S3Store,
   now: Date,
-): Promise<{ key: string; size: number; lastModified: Date; listRequests: number }> {
+): Promise<
+  {
+    key: string;
+    size: number;
+    lastModified: Date;
+    listRequests: number;
+    alsoThere: ObjectEntry | undefined;
+  }
+> {
   if (config.backupKey) {
     const stat = await store.stat(config.backupKey);
     if (!stat) {
       throw new BackupUnreadableError(
         `cannot read ${config.backupKey}: it does not exist in s3://${store.bucket}/`,
-        `list the backups with mc ls --recursive backup/${store.bucket}/${config.s3Prefix}/ and pass an existing full.sql.zst key to --key`,
+        `list the backups with mc ls --recursive backup/${store.bucket}/${config.s3Prefix}/ and pass an existing full.sql.zst or full.sql.zst.age key to --key`,
       );
     }
     return {
@@ -435,6 +546,7 @@ export async function locate(
       size: stat.size,
       lastModified: stat.lastModified,
       listRequests: 0,
+      alsoThere: undefined,
     };
   }
   const found = await findNewestBackup(store, config.s3Prefix);
@@ -449,6 +561,7 @@ export async function locate(
     size: found.data.size,
     lastModified: found.data.lastModified,
     listRequests: found.listRequests,
+    alsoThere: found.alsoThere,
   };
 }
 
@@ -483,22 +596,42 @@ async function smoke(
  * @returns the restored counts
  * @throws {SmokeError} naming every difference
  */
-export async function compareWithManifest(
+export function compareWithManifest(
   scratch: PgConnection,
   manifest: Manifest,
 ): Promise<DumpCounts> {
+  return compareCountsOn(
+    scratch,
+    manifest.databases,
+    "the restore differs from the backup's manifest",
+    "the dump did not restore everything it holds; read the restore log for skipped objects, and drill again with a fresh backup",
+  );
+}
+
+/**
+ * Counts a server's databases and compares them with what a backup holds.
+ *
+ * @param expected rows per table per database (and large objects), from a manifest or the dump
+ * @param what the start of the failure's message
+ * @param hint what to do about a difference
+ * @returns the server's counts
+ * @throws {SmokeError} `smoke FAILED: <what>: …` naming every difference
+ */
+async function compareCountsOn(
+  scratch: PgConnection,
+  expected: DumpCounts,
+  what: string,
+  hint: string,
+): Promise<DumpCounts> {
   const present = new Set(await listDatabases(scratch));
   const restored: DumpCounts = {};
-  for (const [db, counts] of Object.entries(manifest.databases)) {
+  for (const [db, counts] of Object.entries(expected)) {
     if (!present.has(db)) continue;
     restored[db] = await countDatabase(scratch, db, Object.keys(counts.tables));
   }
-  const diffs = compareCounts(manifest.databases, restored);
+  const diffs = compareCounts(expected, restored);
   if (diffs.length > 0) {
-    throw new SmokeError(
-      `smoke FAILED: the restore differs from the backup's manifest: ${diffs.join("; ")}`,
-      "the dump did not restore everything it holds; read the restore log for skipped objects, and drill again with a fresh backup",
-    );
+    throw new SmokeError(`smoke FAILED: ${what}: ${diffs.join("; ")}`, hint);
   }
   return restored;
 }

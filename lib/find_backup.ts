@@ -3,9 +3,14 @@
  * whole bucket: keys are partitioned by date, so it walks year → month → day folders from the
  * newest and stops at the first complete one.
  *
+ * A day folder holds a plain backup (`full.sql.zst`) or an encrypted one (`full.sql.zst.age`).
+ * It holds both when a run of that day was repeated after encryption was turned on or off; the
+ * newer data object wins then (its run also wrote the folder's `manifest.json` last), and the
+ * other is left for retention, which removes the folder as a whole.
+ *
  * @module
  */
-import { FILES, withSlash } from "./backup_keys.ts";
+import { DATA_FILES, FILES, withSlash } from "./backup_keys.ts";
 import type { ObjectEntry, S3Store } from "./s3/store.ts";
 
 /** A complete backup found in the bucket. */
@@ -14,6 +19,8 @@ export interface FoundBackup {
   readonly dir: string;
   /** The data object. */
   readonly data: ObjectEntry;
+  /** The folder's other complete data object, when it holds both a plain and an encrypted one. */
+  readonly alsoThere: ObjectEntry | undefined;
   /** Whether `manifest.json` is there. */
   readonly hasManifest: boolean;
   /** How many list requests the search took. */
@@ -54,13 +61,16 @@ export async function findNewestBackup(
         requests++;
         const objects = await store.listObjects(day);
         const byName = new Map(objects.map((o) => [o.key.slice(day.length), o]));
-        const data = byName.get(FILES.data);
-        if (
-          data && byName.has(FILES.sha256) && (!options.needManifest || byName.has(FILES.manifest))
-        ) {
+        const complete = DATA_FILES.filter((f) => byName.has(f.sha256))
+          .map((f) => byName.get(f.data))
+          .filter((o) => o !== undefined)
+          .sort((a, b) => b.lastModified.getTime() - a.lastModified.getTime());
+        const [data, alsoThere] = complete;
+        if (data && (!options.needManifest || byName.has(FILES.manifest))) {
           return {
             dir: day,
             data,
+            alsoThere,
             hasManifest: byName.has(FILES.manifest),
             listRequests: requests,
           };

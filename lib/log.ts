@@ -1,7 +1,8 @@
 /**
  * One JSON line per event on stderr: `ts`, `level`, `program`, `step`, `msg`, then fields.
  * `msg` holds the words operators and tests grep for (`backup OK`, `sha256 mismatch`).
- * Every line is scrubbed of the run's secret values before it is written.
+ * Every line is scrubbed of the run's secret values before it is written, and of anything shaped
+ * like an age private key (`AGE-SECRET-KEY-1…`), whoever printed it.
  *
  * @module
  */
@@ -30,6 +31,9 @@ export interface LogOptions {
 }
 
 const encoder = new TextEncoder();
+
+/** Text shaped like a secret whatever its value: an age identity (a private key). */
+const SECRET_SHAPES = [/AGE-SECRET-KEY-1[0-9A-Z]+/gi];
 
 /** Writes one finished line and a newline to stderr, whole. */
 export function writeStderr(line: string): void {
@@ -63,6 +67,7 @@ export function createLog(program: string, options: LogOptions = {}): Log {
     for (const secret of secrets) {
       line = line.replaceAll(JSON.stringify(secret).slice(1, -1), "<redacted>");
     }
+    for (const shape of SECRET_SHAPES) line = line.replace(shape, "<redacted>");
     write(line);
   };
   return {

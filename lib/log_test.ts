@@ -84,3 +84,11 @@ Deno.test("createLog() ignores secrets shorter than 3 characters", () => {
   log.info("x", "ab stays");
   assert.equal(JSON.parse(lines[0]!).msg, "ab stays");
 });
+
+Deno.test("createLog() scrubs anything shaped like an age private key, set as a secret or not", () => {
+  const { log, lines } = capture("restore-drill");
+  const key = "AGE-SECRET-KEY-1QYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQ";
+  log.error("failed", `cannot decrypt: ${key}`, { stderr: [`line: ${key.toLowerCase()}`] });
+  assert.ok(!lines[0]!.toUpperCase().includes(key.slice(16)), lines[0]);
+  assert.equal(JSON.parse(lines[0]!).msg, "cannot decrypt: <redacted>");
+});

@@ -12,6 +12,13 @@ import { qualifiedName, splitQualifiedName } from "./pg_ident.ts";
 /** The manifest's format version. */
 export const MANIFEST_FORMAT = 1;
 
+/** How a backup's data object is encrypted (absent for a plain backup). */
+export interface ManifestEncryption {
+  readonly method: "age";
+  /** The age public keys it was encrypted to; the identity of any one of them opens it. */
+  readonly recipients: readonly string[];
+}
+
 /** What a manifest records. */
 export interface Manifest {
   readonly format: number;
@@ -20,9 +27,12 @@ export interface Manifest {
   readonly pg_dumpall_version: string;
   readonly started_at: string;
   readonly finished_at: string;
+  /** The data object: `full.sql.zst`, or `full.sql.zst.age` when encrypted. */
   readonly key: string;
+  /** Size of the data object as stored (age's output when encrypted). */
   readonly compressed_bytes: number;
   readonly dump_bytes: number;
+  /** sha256 of the data object as stored. */
   readonly sha256: string;
   readonly databases: DumpCounts;
   /**
@@ -30,6 +40,8 @@ export interface Manifest {
    * dump_settings.ts). Absent in manifests written before backup-toolbox recorded them.
    */
   readonly dump_settings?: Readonly<Record<string, SessionSettings>>;
+  /** Present when the data object is encrypted: with what, and to whom. */
+  readonly encryption?: ManifestEncryption;
 }
 
 /** Totals over every database of a count set. */
@@ -89,6 +101,14 @@ export function parseManifest(text: string): Manifest {
       );
     if (!ok) problems.push("dump_settings");
   }
+  const enc = obj.encryption as Partial<ManifestEncryption> | null | undefined;
+  if (
+    enc !== undefined && (
+      typeof enc !== "object" || enc === null || enc.method !== "age" ||
+      !Array.isArray(enc.recipients) || enc.recipients.length === 0 ||
+      !enc.recipients.every((r) => typeof r === "string")
+    )
+  ) problems.push("encryption");
   if (problems.length > 0) {
     throw new TypeError(`Cannot read manifest: invalid ${problems.join(", ")}`);
   }

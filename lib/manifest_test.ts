@@ -60,6 +60,29 @@ Deno.test("parseManifest() names each missing field in one TypeError", () => {
   });
 });
 
+Deno.test("parseManifest() reads an encrypted backup's method and recipients", () => {
+  const encrypted: Manifest = {
+    ...MANIFEST,
+    key: "postgresql-18/2026/11/25/full.sql.zst.age",
+    encryption: { method: "age", recipients: ["age1" + "q".repeat(58)] },
+  };
+  assert.deepEqual(parseManifest(JSON.stringify(encrypted)), encrypted);
+  for (
+    const encryption of [
+      null,
+      "age",
+      { method: "gpg", recipients: ["x"] },
+      { method: "age", recipients: [] },
+      { method: "age", recipients: [1] },
+    ]
+  ) {
+    assert.throws(() => parseManifest(JSON.stringify({ ...MANIFEST, encryption })), {
+      name: "TypeError",
+      message: "Cannot read manifest: invalid encryption",
+    });
+  }
+});
+
 Deno.test("parseManifest() rejects another format and wrong types", () => {
   assert.throws(() => parseManifest(JSON.stringify({ ...MANIFEST, format: 2 })), {
     name: "TypeError",

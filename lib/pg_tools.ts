@@ -27,7 +27,7 @@ export interface ToolVersion {
 
 /** The toolbox image's hint for a missing or too old client. */
 export const CLIENT_HINT =
-  "run the backup-toolbox image, which ships the PostgreSQL 18 client, zstd and mc";
+  "run the backup-toolbox image, which ships the PostgreSQL 18 client, zstd, age and mc";
 
 /**
  * libpq environment for a connection: the password travels here, never in argv.

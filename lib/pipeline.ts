@@ -26,6 +26,11 @@ export interface ChildSpec {
   readonly stdin: boolean;
   /** Whether we read its stdout (otherwise it goes to /dev/null). */
   readonly stdout: boolean;
+  /**
+   * Picks the stderr line that says why it failed (age ends with a line asking to report the
+   * error, after the reason). Default: the last non-empty line.
+   */
+  readonly errorLine?: (lines: readonly string[]) => string;
 }
 
 /** How a child ended. */
@@ -34,7 +39,7 @@ export interface ChildExit {
   readonly code: number;
   /** The signal that ended it, if any. */
   readonly signal: string | null;
-  /** Whether we stopped it on purpose. */
+  /** Whether our stop ended it (a signal we sent), not a failure of its own. */
   readonly stoppedByUs: boolean;
   /** Monotonic time of exit, to find which child failed first. */
   readonly at: number;
@@ -52,7 +57,7 @@ export interface RunningChild {
   readonly stdout: ReadableStream<Uint8Array> | null;
   /** Resolves when it has exited and its stderr is read. */
   readonly exited: Promise<ChildExit>;
-  /** The last non-empty line it wrote to stderr. */
+  /** The last non-empty line it wrote to stderr (or the one its spec's `errorLine` picks). */
   lastStderrLine(): string;
   /** Every stderr line kept (bounded). */
   stderrTail(): string[];
@@ -89,7 +94,14 @@ export function spawnChild(name: string, spec: ChildSpec): RunningChild {
     stderr: "piped",
   }).spawn();
   const lines: string[] = [];
-  let stopped = false;
+  // The signals we sent. A child counts as stopped by us only when one of them ended it: one
+  // that had already failed on its own (an exit code, someone else's SIGKILL) keeps its failure
+  // even when the pipeline stops it afterwards, before its exit was seen.
+  const sent = new Set<string>();
+  const signal = (sig: Deno.Signal) => {
+    sent.add(sig);
+    killGroup(process.pid, sig);
+  };
   const stderrDone = collectLines(process.stderr, lines);
   const exited = (async (): Promise<ChildExit> => {
     const status = await process.status;
@@ -97,7 +109,7 @@ export function spawnChild(name: string, spec: ChildSpec): RunningChild {
     return {
       code: status.code,
       signal: status.signal,
-      stoppedByUs: stopped,
+      stoppedByUs: status.signal !== null && sent.has(status.signal),
       at: performance.now(),
     };
   })();
@@ -107,12 +119,11 @@ export function spawnChild(name: string, spec: ChildSpec): RunningChild {
     stdin: spec.stdin ? process.stdin : null,
     stdout: spec.stdout ? process.stdout : null,
     exited,
-    lastStderrLine: () => lines.at(-1) ?? "",
+    lastStderrLine: () => spec.errorLine?.(lines) ?? lines.at(-1) ?? "",
     stderrTail: () => [...lines],
     async stop(graceMs = 5000) {
-      stopped = true;
-      killGroup(process.pid, "SIGTERM");
-      const timer = setTimeout(() => killGroup(process.pid, "SIGKILL"), graceMs);
+      signal("SIGTERM");
+      const timer = setTimeout(() => signal("SIGKILL"), graceMs);
       try {
         return await exited;
       } finally {
@@ -149,6 +160,31 @@ function keepLine(lines: string[], line: string): void {
   if (trimmed === "") return;
   lines.push(trimmed.length > 2000 ? trimmed.slice(0, 2000) + "…" : trimmed);
   if (lines.length > STDERR_LINES_KEPT) lines.shift();
+}
+
+/**
+ * Pipes one child's stdout into the next child's stdin, and ends that stdin only once the first
+ * child exited 0. When the first fails, the next is stopped instead of being handed a stream cut
+ * short, which it could take for a whole one (age would seal a truncated zstd stream) or fail on
+ * in its own words (zstd's "unexpected end of file" after age failed): the failure stays the
+ * first child's. Track the returned promise as a stage.
+ *
+ * @param from the child whose stdout is read
+ * @param to the child whose stdin is written
+ * @param signal the pipeline's signal: aborting it stops the pipe
+ */
+export async function relay(
+  from: RunningChild,
+  to: RunningChild,
+  signal: AbortSignal,
+): Promise<void> {
+  await from.stdout!.pipeTo(to.stdin!, { preventClose: true, signal });
+  const exit = await from.exited;
+  if (exit.code === 0) return await to.stdin!.close();
+  // Stop first (it marks the exit as ours), then release its stdin.
+  const stopped = to.stop();
+  await to.stdin!.abort().catch(() => {});
+  await stopped;
 }
 
 /** One part of a pipeline that failed. */

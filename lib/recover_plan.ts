@@ -20,6 +20,7 @@ const NAME_BYTES = 63;
  * @param recover `RECOVER` / `--recover`
  * @param databases `RESTORE_DATABASES` / `--databases`
  * @param rename `RESTORE_RENAME` / `--rename`
+ * @param verifyOnly `--verify-only`, which a recovery cannot be
  * @returns the plan, or undefined for a drill (no `--recover`, no recovery setting)
  * @throws {ConfigError} listing every problem (exit code 2)
  * @example
@@ -32,8 +33,10 @@ export function recoveryPlan(
   recover: boolean,
   databases: string | undefined,
   rename: string | undefined,
+  verifyOnly = false,
 ): RecoveryPlan | undefined {
   const problems: string[] = [];
+  if (recover && verifyOnly) problems.push("--recover and --verify-only exclude each other");
   if (!recover) {
     const set = [databases && "RESTORE_DATABASES", rename && "RESTORE_RENAME"].filter(Boolean);
     if (set.length === 0) return undefined;

@@ -16,15 +16,15 @@
  *
  * @module
  */
+import { decryptionFor, presentIdentityKeys } from "./age.ts";
 import { BackupFiles } from "./backup_files.ts";
-import { keysForDataKey, withSlash } from "./backup_keys.ts";
+import { fileNameOf, keysForDataKey, withSlash } from "./backup_keys.ts";
 import type { DrillConfig } from "./config.ts";
 import type { SessionSettings } from "./dump_settings.ts";
 import type { DumpCounts } from "./dump_stream.ts";
-import { isLoopbackHost, locate } from "./drill_steps.ts";
+import { isLoopbackHost, locate, restoreFailure } from "./drill_steps.ts";
 import {
   ChecksumMismatchError,
-  PipelineError,
   PreflightError,
   RestoreError,
   SmokeError,
@@ -110,7 +110,12 @@ export async function runRecovery(
   config: DrillConfig,
   ctx: ProgramContext,
 ): Promise<RecoveryReport> {
-  const plan = recoveryPlan(true, config.restoreDatabases, config.restoreRename)!;
+  const plan = recoveryPlan(
+    true,
+    config.restoreDatabases,
+    config.restoreRename,
+    config.verifyOnly,
+  )!;
   const run = new Recovery(config, ctx, plan);
   await guard(run);
   const found = await run.phase("find", () => find(run));
@@ -171,14 +176,18 @@ async function guard(run: Recovery): Promise<void> {
       "pass --allow-remote-scratch (SCRATCH_ALLOW_REMOTE=true) to recover into a server off this pod, after checking SCRATCH_PGHOST names the server you mean",
     );
   }
-  const [zstd, psql] = await Promise.all([
+  const identityFile = config.ageIdentityFile;
+  const [zstd, psql, age, identities] = await Promise.all([
     toolVersion("zstd", ctx.childEnv),
     toolVersion("psql", ctx.childEnv),
+    identityFile ? toolVersion("age", ctx.childEnv) : undefined,
+    identityFile ? presentIdentityKeys(identityFile, ctx.childEnv) : undefined,
   ]);
   await ctx.store.checkBucket(withSlash(config.s3Prefix));
   ctx.log.info("preflight", "preflight OK", {
     zstd_version: zstd.version,
     psql_version: psql.version,
+    ...(age ? { age_version: age.version, age_identities: identities ?? [] } : {}),
     databases: Object.fromEntries(run.plan),
     target: `${target.host}:${target.port}`,
   });
@@ -189,6 +198,8 @@ interface Found {
   readonly size: number;
   readonly ageHours: number;
   readonly files: BackupFiles;
+  /** The recipients its manifest records, when it is encrypted and the manifest describes it. */
+  readonly recipients: readonly string[] | undefined;
 }
 
 /** Find: `--key`, or the newest backup (an old one only warns: it may be all there is). */
@@ -210,8 +221,13 @@ async function find(run: Recovery): Promise<Found> {
     });
   }
   const files = new BackupFiles(ctx.store, keysForDataKey(data.key), config.sha256Key, ctx.log);
-  await files.readManifest();
-  return { key: data.key, size: data.size, ageHours, files };
+  const manifest = await files.readManifest();
+  // An encrypted backup needs its identity: say so now, before anything else.
+  const recipients = manifest && fileNameOf(manifest.key) === fileNameOf(data.key)
+    ? manifest.encryption?.recipients
+    : undefined;
+  await decryptionFor(data.key, config.ageIdentityFile, recipients, ctx.childEnv);
+  return { key: data.key, size: data.size, ageHours, files, recipients };
 }
 
 /** Wait: the target answers; refuse a name it already has, or a database the backup lacks. */
@@ -292,13 +308,13 @@ async function verify(run: Recovery, found: Found, state: TargetState): Promise<
   });
   const scan = new RecoveryFilterStream({ databases: run.plan });
   const pass = await restorePass({
-    ...passOptions(run, key),
+    ...passOptions(run, found),
     transforms: [scan],
     sink: undefined,
   });
   const sha256 = await files.verdict(pass.sha256, expected, pass.carriedSha256, pass.bytes);
   ctx.log.info("verify", "sha256 OK", { key, sha256, bytes: pass.bytes, resumes: pass.resumes });
-  if (pass.failure) throw readFailure(pass.failure.error, key);
+  if (pass.failure) throw restoreFailure(pass.failure.error, key);
   const filter = scan.filter;
   refuseMissing(run, filter.databases, "the dump");
   const needed = [...filter.neededRoles].sort();
@@ -337,7 +353,7 @@ async function restore(
     target: `${target.host}:${target.port}`,
   });
   const pass = await restorePass({
-    ...passOptions(run, found.key),
+    ...passOptions(run, found),
     transforms: [stream],
     sink: {
       name: "psql",
@@ -351,7 +367,7 @@ async function restore(
       "a backup of the same day may have been written meanwhile; recover again, or pin the backup with --key",
     );
   }
-  if (pass.failure) throw readFailure(pass.failure.error, found.key);
+  if (pass.failure) throw restoreFailure(pass.failure.error, found.key);
   const filter = stream.filter;
   ctx.log.info("restore", "roles: created the missing ones the databases need, kept the rest", {
     created: filter.createdRoles,
@@ -370,35 +386,18 @@ async function restore(
   return { pass, filter };
 }
 
-function passOptions(run: Recovery, key: string) {
+function passOptions(run: Recovery, found: Found) {
   const { ctx, config } = run;
   return {
     store: ctx.store,
-    key,
+    key: found.key,
+    identityFile: config.ageIdentityFile,
+    recipients: found.recipients,
     log: ctx.log,
     signal: ctx.signal,
     childEnv: ctx.childEnv,
     progressSeconds: config.progressSeconds,
   };
-}
-
-/** zstd's, the filter's or psql's failure, in the operator's words. */
-function readFailure(error: unknown, key: string): unknown {
-  if (!(error instanceof PipelineError)) return error;
-  if (error.program === "zstd") {
-    return new RestoreError(
-      `restore FAILED: zstd could not decompress ${key}: ${
-        error.lastStderrLine || `exit code ${error.code}`
-      }`,
-      error.hint,
-    );
-  }
-  return new RestoreError(
-    `restore FAILED: psql stopped at the first error: ${
-      error.lastStderrLine || `exit code ${error.code}`
-    }`,
-    error.hint,
-  );
 }
 
 /** The manifest's counts of the chosen databases, under their names on the target. */

@@ -1,15 +1,18 @@
 /**
- * One pass over a backup: S3 → sha256 → zstd -d → the caller's transforms → psql (or nowhere,
- * to only read). The object is hashed to its last byte even when psql stops early, so the
+ * One pass over a backup: S3 → sha256 → [age -d] → zstd -d → the caller's transforms → psql (or
+ * nowhere, to only read). Whether age decrypts is decided here, from the data key (`….age`),
+ * so every consumer of the pass reads encrypted backups alike. The object is hashed to its last byte even when psql stops early, so the
  * caller can give the sha256 verdict first; the download resumes where it broke off. The pass
  * itself throws only for what makes a verdict impossible: a stop signal, or a download that
  * failed for good.
  *
  * @module
  */
+import { ageDecryptSpec, decryptionFor, identityMismatch, isIdentityMismatch } from "./age.ts";
 import { ChecksumStream } from "./checksum.ts";
+import { PipelineError } from "./errors.ts";
 import type { Log } from "./log.ts";
-import { type ChildSpec, type PartFailure, Pipeline } from "./pipeline.ts";
+import { type ChildSpec, type PartFailure, Pipeline, relay } from "./pipeline.ts";
 import { zstdDecompressSpec } from "./pg_tools.ts";
 import { openDownload } from "./s3/download.ts";
 import type { S3Store } from "./s3/store.ts";
@@ -39,6 +42,10 @@ export interface PassOptions {
   readonly sink: Sink | undefined;
   /** Seconds between progress lines. */
   readonly progressSeconds: number;
+  /** AGE_IDENTITY_FILE: what opens a `.age` data object; unused for a plain one. */
+  readonly identityFile: string | undefined;
+  /** The recipients the backup's manifest records (when it describes this key), for messages. */
+  readonly recipients: readonly string[] | undefined;
 }
 
 /** What a pass read, and the first thing that failed downstream of S3. */
@@ -55,27 +62,44 @@ export interface PassResult {
   readonly complete: boolean;
   /** How many times the download resumed. */
   readonly resumes: number;
-  /** The first failure of zstd, a transform or the sink, if any; words are the caller's. */
+  /** Whether age decrypted the object on its way to zstd. */
+  readonly decrypted: boolean;
+  /**
+   * The first failure of age, zstd, a transform or the sink, if any; words are the caller's,
+   * except for an identity that opens none of the recipients (a BackupUnreadableError).
+   */
   readonly failure: PartFailure | undefined;
   readonly durationMs: number;
 }
 
 const ZSTD_HINT =
   "the object matches its sha256, so it was written corrupt; take a fresh backup and drill it, or drill an older one with --key";
+const AGE_HINT = ZSTD_HINT;
 
 /**
  * Runs one pass.
  *
  * @returns what was read and the first downstream failure
+ * @throws {BackupUnreadableError} before any download, when an encrypted backup has no usable
+ *   identity (see decryptionFor)
  * @throws {StoppedError} when a signal stopped it
  * @throws {StoreError} when the object could not be opened or read to its end
  */
 export async function restorePass(options: PassOptions): Promise<PassResult> {
   const { store, key, log } = options;
   const t0 = performance.now();
+  const decryption = await decryptionFor(
+    key,
+    options.identityFile,
+    options.recipients,
+    options.childEnv,
+  );
   const download = await openDownload(store, key, log);
   const run = new Pipeline(options.signal, { stopOnFailure: false });
   const sum = new ChecksumStream();
+  const age = decryption
+    ? run.spawn("age", ageDecryptSpec(decryption.identityFile, options.childEnv), AGE_HINT)
+    : undefined;
   const zstd = run.spawn("zstd", zstdDecompressSpec(options.childEnv), ZSTD_HINT);
   const sink = options.sink
     ? run.spawn(options.sink.name, options.sink.spec, options.sink.hint)
@@ -86,9 +110,10 @@ export async function restorePass(options: PassOptions): Promise<PassResult> {
     `zstd → ${options.sink?.name ?? "discard"}`,
     sql.pipeTo(sink?.stdin ?? new WritableStream()),
   );
+  if (age) run.track("age → zstd", relay(age, zstd, run.signal));
   const fed = run.track(
     "download",
-    feed(download.stream.pipeThrough(sum), zstd.stdin!, run.signal),
+    feed(download.stream.pipeThrough(sum), (age ?? zstd).stdin!, run.signal),
     { critical: true },
   );
   const progress = setInterval(() => {
@@ -107,6 +132,10 @@ export async function restorePass(options: PassOptions): Promise<PassResult> {
     throw downloadFailure.error;
   }
   const complete = (await fed) !== undefined && downloadFailure === undefined;
+  const failure = first?.error instanceof PipelineError && first.name === "age" &&
+      isIdentityMismatch(first.error.lastStderrLine)
+    ? { ...first, error: identityMismatch(key, options.recipients) }
+    : first;
   return {
     bytes: sum.bytes,
     size: download.size,
@@ -114,13 +143,14 @@ export async function restorePass(options: PassOptions): Promise<PassResult> {
     carriedSha256: download.metadata.sha256,
     complete,
     resumes: download.resumes(),
-    failure: first,
+    decrypted: age !== undefined,
+    failure,
     durationMs: Math.round(performance.now() - t0),
   };
 }
 
 /**
- * Writes the object into zstd's stdin. When zstd or psql stops early, the rest is still read,
+ * Writes the object into age's or zstd's stdin. When one of them or psql stops early, the rest is still read,
  * so the hash covers the whole object; a stop signal ends it at once.
  */
 async function feed(

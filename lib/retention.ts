@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { dayOfKey, FILES, tempRoot, withSlash } from "./backup_keys.ts";
+import { DATA_FILES, dayOfKey, FILES, tempRoot, withSlash } from "./backup_keys.ts";
 import type { Log } from "./log.ts";
 import type { S3Store } from "./s3/store.ts";
 import { StoreError, ToolboxError } from "./errors.ts";
@@ -165,7 +165,8 @@ export async function listBackupFolders(store: S3Store, prefix: string): Promise
     dir,
     day: e.day,
     keys: e.keys,
-    complete: e.names.has(FILES.data) && e.names.has(FILES.sha256),
+    // Plain or encrypted: a data object with its .sha256.
+    complete: DATA_FILES.some((f) => e.names.has(f.data) && e.names.has(f.sha256)),
     drilled: e.names.has(FILES.drillReport),
     lastModified: new Date(e.last),
   }));

@@ -14,7 +14,7 @@ PG18_CLIENT_PREFIX="/opt/backup-toolbox/pg18-client"
 PG18_CLIENT_BIN="${PG18_CLIENT_PREFIX}/bin"
 CACHE_DIR="${BACKUP_TOOLBOX_CACHE:-/var/cache/backup-toolbox}"
 APT_PACKAGES=(
-  postgresql postgresql-contrib zstd awscli
+  postgresql postgresql-contrib zstd awscli age
   radosgw ceph-mon ceph-osd ceph-common
   prometheus prometheus-pushgateway
   procps util-linux ca-certificates make
@@ -144,8 +144,8 @@ install_pg18_client() {
 check_binaries() {
   local bin
   for bin in /usr/lib/postgresql/15/bin/{initdb,postgres,pg_dumpall,psql} /usr/bin/aws \
-    /usr/bin/zstd /usr/bin/radosgw /usr/bin/ceph-mon /usr/bin/ceph-osd /usr/bin/radosgw-admin \
-    /usr/bin/monmaptool /usr/bin/ceph-authtool /usr/sbin/runuser /usr/bin/promtool \
+    /usr/bin/zstd /usr/bin/age /usr/bin/age-keygen /usr/bin/radosgw /usr/bin/ceph-mon /usr/bin/ceph-osd \
+    /usr/bin/radosgw-admin /usr/bin/monmaptool /usr/bin/ceph-authtool /usr/sbin/runuser /usr/bin/promtool \
     /usr/bin/prometheus-pushgateway "${PG18_CLIENT_BIN}"/{pg_dumpall,pg_dump,psql}; do
     [[ -x "$bin" ]] || die "missing ${bin} after installing packages"
   done

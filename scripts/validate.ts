@@ -183,7 +183,8 @@ export function smokeResults(logs: string): string {
 
 /**
  * Finds the newest backup's data key in a recursive listing from `mc ls` or `aws s3 ls`.
- * Keys are `<prefix>/YYYY/MM/DD/full.sql.zst`, so the greatest key is the newest.
+ * Keys are `<prefix>/YYYY/MM/DD/full.sql.zst` (or `full.sql.zst.age`, encrypted), so the
+ * greatest key is the newest day's; a day folder holding both gives the encrypted one.
  *
  * @param listing the listing text
  * @param prefix the S3 prefix, without a trailing slash
@@ -192,7 +193,7 @@ export function smokeResults(logs: string): string {
 export function newestBackupKey(listing: string, prefix: string): string | undefined {
   const keys = listing.split("\n")
     .map((l) => l.trim().split(/\s+/).at(-1) ?? "")
-    .filter((k) => /(^|\/)\d{4}\/\d{2}\/\d{2}\/full\.sql\.zst$/.test(k))
+    .filter((k) => /(^|\/)\d{4}\/\d{2}\/\d{2}\/full\.sql\.zst(\.age)?$/.test(k))
     .map((k) => (prefix === "" || k.startsWith(`${prefix}/`) ? k : `${prefix}/${k}`));
   return keys.sort().at(-1);
 }
@@ -370,10 +371,12 @@ export async function verifyNewestBackup(
       const size = (await Deno.stat(dest)).size;
       if (size === 0) throw new ValidationError(`${k} is empty`);
     }
-    const check = await deps.run(["sha256sum", "-c", "full.sql.zst.sha256"], { cwd: dir });
-    const text = `key: ${key}\n$ sha256sum -c full.sql.zst.sha256\n${check.stdout}${check.stderr}`;
+    // The .sha256 of an encrypted backup covers its stored bytes: no key needed here.
+    const name = key.split("/").at(-1)!;
+    const check = await deps.run(["sha256sum", "-c", `${name}.sha256`], { cwd: dir });
+    const text = `key: ${key}\n$ sha256sum -c ${name}.sha256\n${check.stdout}${check.stderr}`;
     if (evidenceDir) await Deno.writeTextFile(`${evidenceDir}/${EVIDENCE_FILES.shaVerify}`, text);
-    if (check.code !== 0 || !/full\.sql\.zst: OK/.test(check.stdout)) {
+    if (check.code !== 0 || !check.stdout.includes(`${name}: OK`)) {
       throw new ValidationError(`sha256 mismatch: ${key} does not match its .sha256`);
     }
     deps.print(`sha256 OK: ${key}`);

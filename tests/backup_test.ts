@@ -227,7 +227,7 @@ Deno.test("backup", async (t) => {
       );
       assert.equal(
         run.lastLine.hint,
-        "dumping PostgreSQL 18 needs pg_dumpall 18 or newer; run the backup-toolbox image, which ships the PostgreSQL 18 client, zstd and mc",
+        "dumping PostgreSQL 18 needs pg_dumpall 18 or newer; run the backup-toolbox image, which ships the PostgreSQL 18 client, zstd, age and mc",
       );
       assert.ok(!run.lines.some((l) => l.msg === "stream started"));
       assert.deepEqual(await bucketContents(stack), { keys: [], uploads: [] });

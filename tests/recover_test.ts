@@ -76,8 +76,8 @@ async function loginWorks(pg: PgServer, user: string, password: string): Promise
 }
 
 /**
- * Runs a recovery and, once psql has created `database` on `target`, freezes psql, calls
- * `interrupt`, and lets psql go on into the broken connection.
+ * Runs a recovery and, once psql is in the middle of a statement in `database` on `target`,
+ * freezes psql, calls `interrupt`, and lets psql go on into the broken connection.
  */
 async function interruptedRecovery(
   env: Record<string, string>,
@@ -96,10 +96,12 @@ async function interruptedRecovery(
       } catch {
         continue; // it just exited
       }
-      const there = await target.psql(
-        `SELECT count(*) FROM pg_database WHERE datname = '${database}'`,
+      // Mid-statement in the new database (a COPY waiting for its rows): psql has work left.
+      const busy = await target.psql(
+        `SELECT count(*) FROM pg_stat_activity WHERE application_name = 'backup-toolbox'
+           AND datname = '${database}' AND state = 'active'`,
       );
-      if (there === "1") {
+      if (busy === "1") {
         await interrupt();
         interrupted = true;
       }
@@ -131,6 +133,11 @@ Deno.test("recover for real", async (t) => {
     `CREATE TABLE a_first (x int); INSERT INTO a_first SELECT generate_series(1, 100);
      CREATE TABLE zz_fast (x int) TABLESPACE fast; INSERT INTO zz_fast VALUES (1);`,
     "tsdb",
+  );
+  // Enough rows that psql can be caught in the middle of a COPY.
+  await source.psql(
+    "CREATE TABLE bulk AS SELECT i, md5(i::text) AS h FROM generate_series(1, 200000) AS i",
+    "app",
   );
   const backup = record(await runEntrypoint("backup.ts", stack.backupEnv));
   assert.equal(backup.code, 0, backup.stderr);
@@ -350,7 +357,8 @@ Deno.test("recover for real", async (t) => {
           "app_mid",
           async () => {
             await target.psql(
-              "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'backup-toolbox'",
+              `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                 WHERE application_name = 'backup-toolbox' AND datname = 'app_mid'`,
             );
           },
         ),

@@ -158,6 +158,51 @@ Deno.test("S3 keys with the shipped least-privilege policies", async (t) => {
     },
   );
 
+  await t.step(
+    "an encrypted backup (full.sql.zst.age) and its drill need nothing beyond the same policies",
+    async () => {
+      await emptyBucket(stack);
+      const keyDir = await Deno.makeTempDir({ prefix: "age-policy-" });
+      try {
+        const gen = await new Deno.Command("age-keygen", {
+          args: ["-o", `${keyDir}/key.txt`],
+          stderr: "piped",
+        }).output();
+        assert.ok(gen.success, new TextDecoder().decode(gen.stderr));
+        const publicKey = /# public key: (age1\S+)/.exec(
+          await Deno.readTextFile(`${keyDir}/key.txt`),
+        )![1]!;
+        const backup = await runEntrypoint("backup.ts", {
+          ...as(stack.backupEnv, backupKey),
+          AGE_RECIPIENTS: publicKey,
+        });
+        assert.equal(backup.code, 0, backup.stderr);
+        assert.equal(backup.lastLine.key, `${data}.age`);
+        await using scratch = await startPostgres({
+          version: 18,
+          superuser: "drill_admin",
+          name: "policy-age-scratch",
+        });
+        const drill = await runEntrypoint("restore_drill.ts", {
+          ...as(stack.drillEnv, drillKey),
+          SCRATCH_PGPORT: String(scratch.port),
+          SCRATCH_PGPASSWORD: scratch.password,
+          AGE_IDENTITY_FILE: `${keyDir}/key.txt`,
+        });
+        assert.equal(drill.code, 0, drill.stderr);
+        assert.deepEqual(warnings(drill), [], "drill-report.json beside an encrypted backup");
+        assert.deepEqual((await stack.listKeys()).map((k) => k.key), [
+          `${dir}/drill-report.json`,
+          `${data}.age`,
+          `${data}.age.sha256`,
+          `${dir}/manifest.json`,
+        ]);
+      } finally {
+        await Deno.remove(keyDir, { recursive: true });
+      }
+    },
+  );
+
   await t.step("the drill key is refused when it deletes or overwrites a backup", async () => {
     await emptyBucket(stack);
     const made = await runEntrypoint("backup.ts", as(stack.backupEnv, backupKey));

@@ -187,7 +187,7 @@ export function explain(failure: Failure, where: RequestSite): [string, string] 
   }
   if (failure.transient) {
     return [
-      `the S3 server kept failing: ${failure.cause}`,
+      `the S3 server at ${where.endpoint} kept failing: ${failure.cause}`,
       `check the S3 server at ${where.endpoint} (its logs, disks and load), then run the job again`,
     ];
   }

@@ -91,3 +91,15 @@ Deno.test("permissionFor() maps each request the programs send to its IAM action
     "s3:AbortMultipartUpload on arn:aws:s3:::b/k",
   );
 });
+
+Deno.test("explain() names the endpoint of a server that kept answering errors", () => {
+  const [reason, hint] = explain(
+    classify(new Error("x"), { status: 503, s3Code: "SlowDown" }),
+    site,
+  );
+  assert.equal(reason, "the S3 server at http://10.10.10.209:9000 kept failing: HTTP 503 SlowDown");
+  assert.match(
+    hint,
+    /^check the S3 server at http:\/\/10\.10\.10\.209:9000 \(its logs, disks and load\)/,
+  );
+});

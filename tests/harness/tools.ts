@@ -47,6 +47,8 @@ export const TOOLS = {
   "psql-18": { path: `${PG18_CLIENT_BIN_DIR}/psql`, installs: PG18_CLIENT_INSTALLS },
   aws: { path: "/usr/bin/aws", installs: "Debian package awscli" },
   zstd: { path: "/usr/bin/zstd", installs: "Debian package zstd" },
+  age: { path: "/usr/bin/age", installs: "Debian package age" },
+  "age-keygen": { path: "/usr/bin/age-keygen", installs: "Debian package age" },
   radosgw: { path: "/usr/bin/radosgw", installs: "Debian package radosgw" },
   "radosgw-admin": { path: "/usr/bin/radosgw-admin", installs: "Debian package radosgw" },
   "ceph-mon": { path: "/usr/bin/ceph-mon", installs: "Debian package ceph-mon" },

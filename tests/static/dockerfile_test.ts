@@ -63,11 +63,13 @@ Deno.test("deno task compile in deno.json builds dist/backup and dist/restore-dr
   }
 });
 
-Deno.test("the runtime stage is Debian bookworm-slim with the PG 18 client from PGDG", () => {
+Deno.test("the runtime stage is Debian bookworm-slim with the PG 18 client from PGDG, zstd and age", () => {
   assert.equal(froms.at(-1)!.getImageName(), "debian");
   assert.equal(froms.at(-1)!.getImageTag(), "bookworm-slim");
   assert.match(runtimeRuns, /apt\.postgresql\.org\.sh/);
-  for (const pkg of ["postgresql-client-18", "zstd", "ca-certificates", "bash", "coreutils"]) {
+  for (
+    const pkg of ["postgresql-client-18", "zstd", "age", "ca-certificates", "bash", "coreutils"]
+  ) {
     assert.match(runtimeRuns, new RegExp(`apt-get install[^\\n]*(\\n[^\\n]*)*\\b${pkg}\\b`), pkg);
   }
   assert.match(runtimeRuns, /rm -rf \/var\/lib\/apt\/lists/);
@@ -106,7 +108,18 @@ Deno.test("the image carries OCI labels filled from build args", () => {
 Deno.test("toolbox-smoke prints the version of every tool the plan names", () => {
   assert.match(TEXT, /COPY docker\/toolbox-smoke\.sh \/usr\/local\/bin\/toolbox-smoke/);
   const smoke = readRepoFile("docker/toolbox-smoke.sh");
-  for (const tool of ["pg_dumpall", "psql", "zstd", "mc", "backup", "restore-drill"]) {
+  for (
+    const tool of [
+      "pg_dumpall",
+      "psql",
+      "zstd",
+      "age",
+      "age-keygen",
+      "mc",
+      "backup",
+      "restore-drill",
+    ]
+  ) {
     assert.match(smoke, new RegExp(`^check ${tool} ${tool} --version$`, "m"), tool);
   }
 });

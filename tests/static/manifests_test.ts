@@ -20,6 +20,7 @@ const kustomization = readYamlDocs("manifests/kustomization.yaml")[0]!.value;
 const baseFiles = (at(kustomization, "resources") as string[]).map((r) => `manifests/${r}`);
 const baseDocs: YamlDoc[] = baseFiles.flatMap((f) => readYamlDocs(f));
 const exampleSecretDocs = readYamlDocs("manifests/secret-s3-credentials.example.yaml");
+const ageIdentityDocs = readYamlDocs("manifests/secret-age-identity.example.yaml");
 const ciliumDocs = readYamlDocs("manifests/cilium/ciliumnetworkpolicy.yaml");
 /** The optional Components for check-in pings' egress, and their example Secret. */
 const healthcheckDocs = [
@@ -77,7 +78,13 @@ Deno.test("every manifest object validates against the Kubernetes API schema of 
     "cilium.io/v2/CiliumNetworkPolicy": (v) =>
       new CiliumNetworkPolicy(v as ConstructorParameters<typeof CiliumNetworkPolicy>[0]),
   };
-  const all = [...baseDocs, ...exampleSecretDocs, ...ciliumDocs, ...healthcheckDocs];
+  const all = [
+    ...baseDocs,
+    ...exampleSecretDocs,
+    ...ageIdentityDocs,
+    ...ciliumDocs,
+    ...healthcheckDocs,
+  ];
   assert.ok(
     all.length >= 7,
     `expected the base, the example Secret and cilium/, got ${all.length}`,
@@ -216,7 +223,9 @@ Deno.test("no manifest holds a secret value; the example Secret holds only place
       }
     }
   }
-  for (const { value: example } of [...exampleSecretDocs, ...healthcheckSecretDocs]) {
+  for (
+    const { value: example } of [...exampleSecretDocs, ...ageIdentityDocs, ...healthcheckSecretDocs]
+  ) {
     assert.equal(example.kind, "Secret");
     const values = Object.values(
       (example.stringData ?? example.data ?? {}) as Record<string, string>,
@@ -423,4 +432,58 @@ Deno.test("the healthchecks Components let both jobs reach HTTPS; Cilium's only 
     toFQDNs: [{ matchName: "hc-ping.com" }],
     toPorts: [{ ports: [{ port: "443", protocol: "TCP" }] }],
   }]);
+});
+
+Deno.test("the backup reads AGE_RECIPIENTS (public keys) from ConfigMap postgres-backup-config, empty by default", () => {
+  const e = listAt(container(backup, "backup"), "env").find((v) => v.name === "AGE_RECIPIENTS");
+  assert.deepEqual(at(e, "valueFrom", "configMapKeyRef"), {
+    name: "postgres-backup-config",
+    key: "AGE_RECIPIENTS",
+    optional: true,
+  });
+  const cm = objectNamed("ConfigMap", "postgres-backup-config");
+  assert.equal(at(cm, "data", "AGE_RECIPIENTS"), "", "encryption is opt-in");
+  // The backup's pod holds no age identity, and nothing names AGE_IDENTITY_FILE there.
+  assert.doesNotMatch(JSON.stringify(podSpec(backup)), /age-identity|AGE_IDENTITY_FILE/);
+});
+
+Deno.test("only the drill container mounts the age identity Secret: read-only, mode 0400, optional, at AGE_IDENTITY_FILE", () => {
+  const volume = listAt(podSpec(drill), "volumes").find((v) =>
+    at(v, "secret", "secretName") === "postgres-backup-age-identity"
+  );
+  assert.ok(volume, "no volume from Secret postgres-backup-age-identity");
+  assert.equal(at(volume, "secret", "defaultMode"), 0o400);
+  assert.equal(at(volume, "secret", "optional"), true, "plain backups must drill without it");
+  assert.deepEqual(at(volume, "secret", "items"), [{ key: "identity.txt", path: "identity.txt" }]);
+  const mounting = containersOf(drill).filter((c) =>
+    listAt(c, "volumeMounts").some((m) => m.name === volume.name)
+  );
+  assert.deepEqual(mounting.map((c) => c.name), ["restore-drill"]);
+  const mount = listAt(mounting[0], "volumeMounts").find((m) => m.name === volume.name)!;
+  assert.equal(mount.readOnly, true);
+  const env = listAt(container(drill, "restore-drill"), "env").find((v) =>
+    v.name === "AGE_IDENTITY_FILE"
+  );
+  assert.equal(env?.value, `${String(mount.mountPath)}/identity.txt`);
+  // The drill pod's fsGroup is what lets user 10001 read a 0400 file the kubelet owns.
+  assert.ok(Number(at(podSpec(drill), "securityContext", "fsGroup")) > 0);
+  assert.doesNotMatch(JSON.stringify(podSpec(backup)), /postgres-backup-age-identity/);
+});
+
+Deno.test("the age identity example is a placeholder Secret postgres-backup-age-identity, out of the base", () => {
+  assert.deepEqual(
+    ageIdentityDocs.map((d) => [
+      d.value.kind,
+      at(d.value, "metadata", "name"),
+      Object.keys(d.value.stringData as Record<string, string>),
+    ]),
+    [["Secret", "postgres-backup-age-identity", ["identity.txt"]]],
+  );
+  const resources = at(kustomization, "resources") as string[];
+  assert.ok(!resources.includes("secret-age-identity.example.yaml"));
+  assert.match(readRepoFile("manifests/secret-age-identity.example.yaml"), /secretsFor/);
+  assert.doesNotMatch(
+    readRepoFile("manifests/secret-age-identity.example.yaml"),
+    /AGE-SECRET-KEY-1[0-9A-Z]{10}/,
+  );
 });

@@ -129,11 +129,27 @@ Deno.test("newestBackupKey() picks the latest date from aws and mc listings", ()
   assert.equal(newestBackupKey("", "postgresql-18"), undefined);
 });
 
+Deno.test("newestBackupKey() finds an encrypted backup, full.sql.zst.age, like a plain one", () => {
+  const aws = [
+    "2025-05-31 05:30:01    1048576 postgresql-18/2025/05/31/full.sql.zst",
+    "2025-06-01 05:30:01    1049011 postgresql-18/2025/06/01/full.sql.zst.age",
+    "2025-06-01 05:30:01         85 postgresql-18/2025/06/01/full.sql.zst.age.sha256",
+  ].join("\n");
+  assert.equal(
+    newestBackupKey(aws, "postgresql-18"),
+    "postgresql-18/2025/06/01/full.sql.zst.age",
+  );
+});
+
 /**
  * Plays kubectl and the S3 client from canned answers; sha256sum runs for real on the files
  * the fake download writes.
  */
-function scripted(drillLogs: string, sha256Line: (hex: string) => string): Runner {
+function scripted(
+  drillLogs: string,
+  sha256Line: (hex: string) => string,
+  dataKey = "postgresql-18/2025/06/01/full.sql.zst",
+): Runner {
   const data = new TextEncoder().encode("-- a tiny dump\n");
   const hex = createHash("sha256").update(data).digest("hex");
   return async (argv, opts) => {
@@ -155,7 +171,7 @@ function scripted(drillLogs: string, sha256Line: (hex: string) => string): Runne
       return ok();
     }
     if (argv[0] === "aws" && argv.includes("ls")) {
-      return ok("2025-06-01 05:30:01  15 postgresql-18/2025/06/01/full.sql.zst\n");
+      return ok(`2025-06-01 05:30:01  15 ${dataKey}\n`);
     }
     if (argv[0] === "aws" && argv.includes("cp")) {
       const dest = argv.at(-1)!;
@@ -166,6 +182,28 @@ function scripted(drillLogs: string, sha256Line: (hex: string) => string): Runne
     return realRunner(argv, opts);
   };
 }
+
+Deno.test("validate checks an encrypted backup's pair with sha256sum -c, without its key", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const { d, printed } = deps(
+      scripted(
+        GOOD_DRILL_LOGS,
+        (h) => `${h}  full.sql.zst.age\n`,
+        "postgresql-18/2025/06/01/full.sql.zst.age",
+      ),
+      S3_ENV,
+    );
+    assert.equal(await main(["--evidence-dir", dir], d), 0, printed.join("\n"));
+    assert.match(
+      Deno.readTextFileSync(`${dir}/backup-sha-verify.txt`),
+      /\$ sha256sum -c full\.sql\.zst\.age\.sha256\nfull\.sql\.zst\.age: OK/,
+    );
+    assert.ok(printed.includes("sha256 OK: postgresql-18/2025/06/01/full.sql.zst.age"));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
 
 Deno.test("validate writes the five evidence files when every marker is present", async () => {
   const dir = await Deno.makeTempDir();
