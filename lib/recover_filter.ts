@@ -709,7 +709,9 @@ export function identifiers(sql: string): Set<string> {
       let end = i + m[0].length;
       while (end < n && /[A-Za-z0-9_$\u0080-\uffff]/.test(sql[end]!)) end++;
       const word = sql.slice(i, end).replace(/[A-Z]+/g, (s) => s.toLowerCase());
-      if (!QUOTED_KEYWORDS.has(word)) names.add(word);
+      // E'...' is an escape string, not a name.
+      const escapePrefix = word === "e" && sql[end] === "'";
+      if (!QUOTED_KEYWORDS.has(word) && !escapePrefix) names.add(word);
       i = end;
     } else if (/[0-9]/.test(c)) {
       const m = /^[0-9A-Za-z_.]+/.exec(sql.slice(i, i + 256))!;
