@@ -1,13 +1,13 @@
 /**
  * What recovering one small database costs when the backup's other databases are large (issue
- * 10): the bench cluster (`shop`, `ledger`, grown to about `--size-mib` of SQL) plus a small
+ * 10): the bench cluster (`shop`, `ledger`, grown to about `--size-mib` MiB of SQL) plus a small
  * `tiny` database, backed up once; then `restore-drill --recover --databases tiny` into an empty
  * PostgreSQL 18 server, against the whole backup restored by the drill into another. It prints
  * each run's time (the recovery's split into its first read, which checks the sha256 before the
  * target changes, and its restore), and the bytes sent to psql against the whole dump. Figures
  * only; nothing is asserted.
  *
- * Usage: `deno run --allow-all tests/bench/recover_bench.ts [--size-mib 256]`
+ * Usage: `deno run --allow-all tests/bench/recover_bench.ts [--size-mib 1600]`
  *
  * @module
  */
@@ -44,7 +44,7 @@ function ok(run: RunResult, what: string): RunResult {
 async function main(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
-    options: { "size-mib": { type: "string", default: "256" } },
+    options: { "size-mib": { type: "string", default: "1600" } },
   });
   const sizeMiB = Number(values["size-mib"]);
   say("starting the stack (source PostgreSQL 18, RGW on bluestore)");
@@ -53,8 +53,8 @@ async function main(args: string[]): Promise<void> {
     rgw: { objectstore: "bluestore", storeBytes: 8 * GiB },
   });
   await createBenchSchema(stack.source);
-  // About 0.93 MiB of SQL per generation unit (measured by the fault bench's calibration).
-  const units = Math.max(1, Math.round(sizeMiB / 0.93));
+  // About 6 MiB of SQL per generation unit (measured: 275 units gave 1,658 MiB).
+  const units = Math.max(1, Math.round(sizeMiB / 6));
   say(`loading ${units} units into shop and ledger`);
   await addUnits(stack.source, 0, units);
   await stack.source.psql("CREATE DATABASE tiny");
@@ -107,7 +107,9 @@ async function main(args: string[]): Promise<void> {
     }, checks ${seconds((report.phases_ms.compare ?? 0) + (report.phases_ms.values ?? 0))})`,
   );
   console.log(
-    `sent to psql: ${mib(sent)} of ${mib(dump)} (${(100 * sent / dump).toFixed(3)} %)`,
+    `sent to psql: ${(sent / 1024).toFixed(1)} KiB of ${mib(dump)} (${
+      (100 * sent / dump).toFixed(4)
+    } %)`,
   );
 }
 
