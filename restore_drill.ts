@@ -1,6 +1,7 @@
 /**
  * `restore-drill`: the weekly job. Finds the newest backup, verifies its sha256, restores it
- * into the scratch PostgreSQL on localhost, and proves every row came back.
+ * into the scratch PostgreSQL on localhost, and proves every row came back. With `--recover`,
+ * the same program restores chosen databases into a real (possibly live) server.
  *
  * Wiring only: settings → log → drill steps → exit code.
  *
@@ -10,14 +11,24 @@ import { DRILL_SETTINGS } from "./lib/config.ts";
 import { runDrill } from "./lib/drill_steps.ts";
 import { runProgram } from "./lib/main.ts";
 import { drillFigures, drillSamples, PUSH_JOBS } from "./lib/monitor/metrics.ts";
+import { recoveryPlan } from "./lib/recover_plan.ts";
+import { runRecovery } from "./lib/recover_steps.ts";
 
-const SUMMARY = `Restores the newest backup (or --key) into a scratch PostgreSQL on localhost:
-find -> sha256 check -> [age -d] | zstd -dc | psql -v ON_ERROR_STOP=1 -> smoke checks -> row counts
-compared with the backup's manifest.json -> every value compared -> drill report (logged, and
-stored as drill-report.json beside the backup). A full.sql.zst.age backup needs AGE_IDENTITY_FILE.
-Log markers: "sha256 OK", "restore OK", "smoke OK", "drill OK".
+const SUMMARY = `Drill (the default): restores the newest backup (or --key) into a scratch
+PostgreSQL on localhost: find -> sha256 check -> [age -d] | zstd -dc | psql -v ON_ERROR_STOP=1
+-> smoke checks -> row counts compared with the backup's manifest.json -> every value compared
+-> drill report (logged, and stored as drill-report.json beside the backup). A
+full.sql.zst.age backup needs AGE_IDENTITY_FILE. Log markers: "sha256 OK", "restore OK",
+"smoke OK", "drill OK".
 With --verify-only it restores nothing: it reads the backup and compares the server SCRATCH_*
-names with it (databases, tables, rows, values); the last line says "verify OK".`;
+names with it (databases, tables, rows, values); the last line says "verify OK".
+
+Recover (--recover --databases a,b [--rename a=a_restored]): restores only the chosen
+databases into the server SCRATCH_PG* names, which may be live. It refuses, changing nothing,
+when a name exists there or a database is not in the backup; checks the sha256 before anything
+reaches the server; creates only the missing roles the databases need and leaves every other
+database, role and setting as it is; checks rows and values under the new names; and drops
+what it created if it fails. Log markers: "sha256 OK", "restore OK", "recovery OK".`;
 
 /**
  * Runs the restore drill.
@@ -33,9 +44,26 @@ export function main(args: string[], env: Record<string, string>): Promise<numbe
       summary: SUMMARY,
       settings: DRILL_SETTINGS,
       credentialsSecret: "postgres-restore-drill-s3-credentials",
-      // --verify-only checks a server by hand: it is no drill, so it reports nothing.
-      reportAs: (config) => config.verifyOnly ? undefined : PUSH_JOBS.drill,
+      // A recovery or --verify-only is no drill: it pushes no drill metrics, sends no check-in.
+      reportAs: (config) => config.recover || config.verifyOnly ? undefined : PUSH_JOBS.drill,
       run: async (config, ctx) => {
+        if (
+          recoveryPlan(
+            config.recover,
+            config.restoreDatabases,
+            config.restoreRename,
+            config.verifyOnly,
+          )
+        ) {
+          const report = await runRecovery(config, ctx);
+          ctx.log.info("done", "recovery OK", {
+            databases: Object.values(report.databases),
+            tables: report.restored.tables,
+            rows: report.restored.rows,
+            duration_ms: report.duration_ms,
+          });
+          return [];
+        }
         const report = await runDrill(config, ctx);
         ctx.log.info("done", config.verifyOnly ? "verify OK" : "drill OK", {
           key: report.backup.key,

@@ -320,7 +320,8 @@ export const DRILL_SETTINGS = {
     flag: "scratch-pghost",
     kind: "string",
     default: "127.0.0.1",
-    help: "scratch PostgreSQL host; must be loopback unless --allow-remote-scratch",
+    help:
+      "PostgreSQL to restore into: the drill's scratch server, or with --recover the target server (which may be live); must be loopback unless --allow-remote-scratch",
   },
   scratchPort: {
     env: "SCRATCH_PGPORT",
@@ -329,27 +330,28 @@ export const DRILL_SETTINGS = {
     default: "5432",
     min: 1,
     max: 65535,
-    help: "scratch PostgreSQL port",
+    help: "port of the scratch or target server",
   },
   scratchUser: {
     env: "SCRATCH_PGUSER",
     flag: "scratch-pguser",
     kind: "string",
     default: "postgres",
-    help: "scratch superuser",
+    help: "superuser of the scratch or target server",
   },
   scratchPassword: {
     env: "SCRATCH_PGPASSWORD",
     flag: "scratch-pgpassword-file",
     kind: "string",
     secret: true,
-    help: "scratch password (the flag names a file holding it)",
+    help: "its password (the flag names a file holding it)",
   },
   allowRemoteScratch: {
     env: "SCRATCH_ALLOW_REMOTE",
     flag: "allow-remote-scratch",
     kind: "bool",
-    help: "allow a scratch host that is not loopback (a real recovery, not a drill)",
+    help:
+      "allow a scratch or target host that is not loopback (a recovery into a real server, not a drill)",
   },
   verifyOnly: {
     env: "VERIFY_ONLY",
@@ -365,13 +367,14 @@ export const DRILL_SETTINGS = {
     default: "120",
     min: 0,
     max: 3600,
-    help: "how long to wait for the scratch server to accept connections",
+    help:
+      "how long to wait for the scratch or target server to accept connections (also before a failed recovery's cleanup)",
   },
   expectedDatabases: {
     env: "EXPECTED_DATABASES",
     flag: "expected-databases",
     kind: "list",
-    help: "comma-separated databases that must exist after the restore",
+    help: "comma-separated databases that must exist after the restore (not with --recover)",
   },
   maxBackupAgeHours: {
     env: "MAX_BACKUP_AGE_HOURS",
@@ -379,13 +382,14 @@ export const DRILL_SETTINGS = {
     kind: "number",
     default: "26",
     max: 87600,
-    help: "the newest backup must be younger than this many hours (RPO 24 h plus slack)",
+    help:
+      "the newest backup must be younger than this many hours (RPO 24 h plus slack); with --recover an older one is restored with a warning",
   },
   backupKey: {
     env: "BACKUP_KEY",
     flag: "key",
     kind: "string",
-    help: "drill this data object key instead of the newest backup (no age check)",
+    help: "restore this data object key instead of the newest backup (no age check)",
   },
   sha256Key: {
     env: "BACKUP_SHA256_KEY",
@@ -399,6 +403,27 @@ export const DRILL_SETTINGS = {
     kind: "string",
     help:
       "file of age identities (private keys; a mounted Secret) that opens full.sql.zst.age backups; only its path reaches age's argv",
+  },
+  recover: {
+    env: "RECOVER",
+    flag: "recover",
+    kind: "bool",
+    help:
+      "recover RESTORE_DATABASES into the target server instead of drilling: nothing else on it changes, and a failed recovery drops what it created",
+  },
+  restoreDatabases: {
+    env: "RESTORE_DATABASES",
+    flag: "databases",
+    kind: "string",
+    help:
+      "with --recover (required): comma-separated databases of the backup to restore, names as stored (\\, for a comma in a name)",
+  },
+  restoreRename: {
+    env: "RESTORE_RENAME",
+    flag: "rename",
+    kind: "string",
+    help:
+      "with --recover: old=new[,old2=new2] restores a chosen database under a new name (\\, and \\= inside a name)",
   },
 } as const satisfies SettingsTable;
 

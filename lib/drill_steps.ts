@@ -371,8 +371,11 @@ async function verifyAndRestore(
   };
 }
 
-/** age's, zstd's or psql's failure, in the operator's words. */
-function restoreFailure(error: unknown, key: string): unknown {
+/**
+ * age's, zstd's or psql's failure, in the operator's words (`restore FAILED: …`); the hint is
+ * the one the child was started with.
+ */
+export function restoreFailure(error: unknown, key: string): unknown {
   if (!(error instanceof PipelineError)) return error;
   if (error.program === "age") {
     return new RestoreError(
@@ -513,8 +516,14 @@ async function report(
   return result;
 }
 
-/** Where the data object is, and how many list requests finding it took. */
-async function locate(
+/**
+ * Where the data object is (`--key`, or the newest backup), and how many list requests finding
+ * it took.
+ *
+ * @throws {BackupUnreadableError} when `--key` names no object
+ * @throws {StaleBackupError} when there is no backup at all
+ */
+export async function locate(
   config: DrillConfig,
   store: S3Store,
   now: Date,

@@ -64,7 +64,20 @@ export type DumpValues = Record<string, DatabaseValues>;
 export interface DumpParserOptions {
   /** Hash every data line and large object (for the drill). @default false */
   readonly digests?: boolean;
+  /** With `digests`: hash only the databases this accepts (the others are counted). */
+  readonly digestsFor?: (database: string) => boolean;
+  /**
+   * Called during {@linkcode DumpParser.push} each time a top-level unit of the script ends, with
+   * the offset just after it in the chunk being pushed: a statement (at its `;`), a COPY
+   * statement whose data follows, a backslash command line (after its newline), or a COPY data
+   * block (after its `\.` line). What lies between two ends is one unit, its leading comments
+   * and blank lines included.
+   */
+  readonly onUnitEnd?: (end: number, kind: UnitKind) => void;
 }
+
+/** What ended: see {@linkcode DumpParserOptions.onUnitEnd}. */
+export type UnitKind = "statement" | "copy" | "meta" | "data";
 
 const CLUSTER = "";
 const NL = 0x0a;
@@ -146,6 +159,8 @@ interface DatabaseState {
  */
 export class DumpParser {
   readonly #digests: boolean;
+  readonly #digestsFor: ((database: string) => boolean) | undefined;
+  readonly #onUnitEnd: ((end: number, kind: UnitKind) => void) | undefined;
   #bytes = 0;
   #rows = 0;
   #dbs = new Map<string, DatabaseState>();
@@ -205,6 +220,8 @@ export class DumpParser {
 
   constructor(options: DumpParserOptions = {}) {
     this.#digests = options.digests ?? false;
+    this.#digestsFor = options.digestsFor;
+    this.#onUnitEnd = options.onUnitEnd;
     this.#db = this.#database(CLUSTER);
   }
 
@@ -228,7 +245,12 @@ export class DumpParser {
     this.#bytes += chunk.length;
     let pos = 0;
     while (pos < chunk.length) {
-      pos = this.#inData ? this.#scanData(chunk, pos) : this.#scanSql(chunk, pos);
+      if (this.#inData) {
+        pos = this.#scanData(chunk, pos);
+        if (!this.#inData) this.#onUnitEnd?.(pos, "data");
+      } else {
+        pos = this.#scanSql(chunk, pos);
+      }
     }
     // Keep what the open captures hold of this chunk.
     if (this.#captureFrom >= 0) this.#keepCapture(chunk, this.#captureFrom, chunk.length);
@@ -455,6 +477,7 @@ export class DumpParser {
               if (this.#captureFrom >= 0) this.#keepCapture(chunk, this.#captureFrom, i + 1);
               this.#captureFrom = -1;
               this.#endStatement();
+              this.#onUnitEnd?.(i + 1, this.#copyPending ? "copy" : "statement");
             }
           } else {
             this.#significant = true;
@@ -611,6 +634,8 @@ export class DumpParser {
           this.#metaFrom = -1;
           this.#endMeta();
           this.#state = NORMAL;
+          // A command inside a statement belongs to it; one on its own is a unit.
+          if (!this.#significant) this.#onUnitEnd?.(nl + 1, "meta");
           i = nl;
           continue;
         }
@@ -765,7 +790,7 @@ export class DumpParser {
       if (!table) {
         table = {
           rows: 0,
-          digest: this.#digests ? new CopyDigest() : undefined,
+          digest: this.#digestsHere() ? new CopyDigest() : undefined,
           columns: copy.columns ?? [],
         };
         if (copy.columns === undefined) table.notComparable = "its COPY statement lists no columns";
@@ -778,9 +803,13 @@ export class DumpParser {
       }
     }
     this.#table = table;
-    this.#blockDigest = this.#digests ? new CopyDigest() : undefined;
+    this.#blockDigest = this.#digestsHere() ? new CopyDigest() : undefined;
     this.#blockRows = 0;
     this.#lineLen = 0;
+  }
+
+  #digestsHere(): boolean {
+    return this.#digests && (this.#digestsFor?.(this.#dbName) ?? true);
   }
 
   #setStatement(text: string): void {
@@ -796,7 +825,7 @@ export class DumpParser {
       this.#db.largeObjects++;
       return;
     }
-    if (!this.#digests) return;
+    if (!this.#digestsHere()) return;
     const db = this.#db;
     const open = /^SELECT pg_catalog\.lo_open\('(\d+)', \d+\);$/.exec(text);
     if (open) {

@@ -1,0 +1,722 @@
+/**
+ * The recovery's view of a `pg_dumpall` script: a stream that lets through only what a recovery
+ * of chosen databases may send to a live cluster, and renames those databases on the way.
+ *
+ * The script is cut into top-level units where {@linkcode DumpParser} (which follows psql's
+ * lexical state) says they end: statements, backslash commands, COPY data. Each unit belongs to
+ * a section:
+ *
+ * - the **globals** (roles, memberships, tablespaces, parameter grants), before the first
+ *   database. Only the roles this recovery creates pass (`CREATE ROLE`, `ALTER ROLE … WITH`,
+ *   `ALTER ROLE … SET`, their comments and labels), and a membership only when its member is a
+ *   role this recovery creates and its role is on the target (or created): a role the target
+ *   already has is never altered, and no existing role gains a membership. Tablespaces,
+ *   parameter grants and anything else cluster-wide never pass (they are counted in
+ *   {@linkcode RecoveryFilter.skipped}).
+ * - one section per **database**, from the statements pg_dump writes before its `CREATE DATABASE`
+ *   (comments, `\restrict`, `SET`s) through its content, up to where the next one begins. A
+ *   section switches at `CREATE DATABASE name` and at `\connect name`; session units (`SET`,
+ *   `set_config`, comments, `\restrict`, `\encoding`) wait and go with the section that follows
+ *   them, and `\unrestrict` closes the current one, so `\restrict`/`\unrestrict` stay paired in
+ *   what psql reads. A chosen section passes whole; every other one is read (for the sha256 and
+ *   the counts) and dropped.
+ *
+ * In a chosen section that is renamed, every statement that names the database is rewritten:
+ * `CREATE DATABASE`, `ALTER DATABASE` (owner, settings, connection limit, template flag),
+ * `COMMENT ON DATABASE`, `SECURITY LABEL … ON DATABASE`, `GRANT`/`REVOKE … ON DATABASE`,
+ * `ALTER ROLE … IN DATABASE … SET`, and `\connect` (in the form pg_dump writes for the new name).
+ * A statement of a chosen section that names another database, or that changes something
+ * cluster-wide (a role, a tablespace, the system), stops the stream with a
+ * {@linkcode RecoveryDumpError}: pg_dump never writes one, so the dump is not what it seems.
+ *
+ * The same filter, without output, is the recovery's first pass: it learns the backup's
+ * databases and roles and which roles the chosen databases name (every identifier of their DDL
+ * that is one of the backup's roles), before anything reaches the target.
+ *
+ * @module
+ */
+import {
+  type DumpCounts,
+  DumpParser,
+  type DumpValues,
+  parseConnectLine,
+  type UnitKind,
+} from "./dump_parser.ts";
+import { RestoreError } from "./errors.ts";
+import { quoteIdent, readIdent } from "./pg_ident.ts";
+import { QUOTED_KEYWORDS } from "./pg_keywords.ts";
+
+/** A dump that a recovery must not send on: what is wrong with it. */
+export class RecoveryDumpError extends RestoreError {}
+
+/** What the filter is told. */
+export interface RecoveryFilterOptions {
+  /** The chosen databases: name in the dump → name on the target (the same when not renamed). */
+  readonly databases: ReadonlyMap<string, string>;
+  /**
+   * The roles to create on the target (the restore pass). Undefined for the first pass, which
+   * writes nothing out and only learns.
+   */
+  readonly createRoles?: ReadonlySet<string>;
+  /** The roles the target has (a membership's `GRANTED BY` must name one of them or a created one). */
+  readonly targetRoles?: ReadonlySet<string>;
+  /** Take value digests of the chosen databases' data, as the drill does. @default false */
+  readonly digests?: boolean;
+}
+
+/** Above this, a unit of a dropped section is dropped without being kept whole. */
+const HEAD_LIMIT = 1024 * 1024;
+/** The longest single statement a chosen section or the globals may hold. */
+const UNIT_LIMIT = 256 * 1024 * 1024;
+
+const SESSION = 0;
+const SWITCH = 1;
+const UNRESTRICT = 2;
+const OTHER = 3;
+
+interface Section {
+  /** The database's name in the dump. */
+  readonly name: string;
+  /** Its name on the target, or undefined when it is not chosen. */
+  readonly target: string | undefined;
+  /** Whether its `CREATE DATABASE` was seen. */
+  created: boolean;
+}
+
+interface Unit {
+  readonly bytes: Uint8Array;
+  /** The unit's text; decoded as Latin-1 when it is not UTF-8 (then `opaque`). */
+  readonly text: string;
+  readonly opaque: boolean;
+  /** Where its first significant character is (after comments and blank lines). */
+  readonly start: number;
+}
+
+const encoder = new TextEncoder();
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+const latin1 = new TextDecoder("latin1");
+
+/**
+ * The filter as a push parser: {@linkcode push} chunks, then {@linkcode end}; what may reach the
+ * target is handed to `emit`.
+ */
+export class RecoveryFilter {
+  readonly #options: RecoveryFilterOptions;
+  readonly #output: boolean;
+  readonly #parser: DumpParser;
+  #emit: (bytes: Uint8Array) => void = () => {};
+  #chunk: Uint8Array = new Uint8Array(0);
+  #from = 0;
+  #parts: Uint8Array[] = [];
+  #partsLength = 0;
+  #overflow = false;
+  /** The unit just routed was `\encoding …`. */
+  #afterEncoding = false;
+  /** Inside COPY data: whether it passes; undefined outside data. */
+  #data: boolean | undefined;
+  #pending: Uint8Array[] = [];
+  #section: Section | undefined;
+  #sent = 0;
+  readonly #databases: string[] = [];
+  readonly #backupRoles = new Set<string>();
+  readonly #neededRoles = new Set<string>();
+  readonly #createdRoles: string[] = [];
+  readonly #skippedMemberships: string[] = [];
+  readonly #skipped: Record<string, number> = {};
+
+  constructor(options: RecoveryFilterOptions) {
+    this.#options = options;
+    this.#output = options.createRoles !== undefined;
+    this.#parser = new DumpParser({
+      digests: options.digests ?? false,
+      digestsFor: (db) => options.databases.has(db),
+      onUnitEnd: (end, kind) => {
+        this.#take(this.#chunk.subarray(this.#from, end));
+        this.#from = end;
+        this.#endUnit(kind);
+      },
+    });
+  }
+
+  /** Feeds the next chunk; what passes goes to `emit` (nothing in the first pass). */
+  push(chunk: Uint8Array, emit: (bytes: Uint8Array) => void): void {
+    this.#emit = emit;
+    this.#chunk = chunk;
+    this.#from = 0;
+    this.#parser.push(chunk);
+    this.#take(chunk.subarray(this.#from));
+    this.#chunk = new Uint8Array(0);
+  }
+
+  /** Ends the script: the last unit and any waiting session units go to the current section. */
+  end(emit: (bytes: Uint8Array) => void): void {
+    this.#emit = emit;
+    this.#parser.end();
+    if (this.#data === undefined && (this.#partsLength > 0 || this.#overflow)) {
+      this.#endUnit("statement");
+    }
+    this.#data = undefined;
+    this.#flushPending();
+  }
+
+  /** The backup's databases, in the order the dump holds them. */
+  get databases(): readonly string[] {
+    return this.#databases;
+  }
+
+  /** The roles the backup's globals create. */
+  get backupRoles(): ReadonlySet<string> {
+    return this.#backupRoles;
+  }
+
+  /** The backup's roles that the chosen databases' statements name. */
+  get neededRoles(): ReadonlySet<string> {
+    return this.#neededRoles;
+  }
+
+  /** Roles whose `CREATE ROLE` passed, in the dump's order. */
+  get createdRoles(): readonly string[] {
+    return this.#createdRoles;
+  }
+
+  /** Memberships not restored (`role → member`): the member exists, or the role is not there. */
+  get skippedMemberships(): readonly string[] {
+    return this.#skippedMemberships;
+  }
+
+  /** Cluster-wide statements of the globals that never pass, by their first words. */
+  get skipped(): Readonly<Record<string, number>> {
+    return this.#skipped;
+  }
+
+  /** Bytes handed on (what psql reads). */
+  get sentBytes(): number {
+    return this.#sent;
+  }
+
+  /** Bytes of the script read. */
+  get bytes(): number {
+    return this.#parser.bytes;
+  }
+
+  /** Rows per table of every database in the dump. */
+  counts(): DumpCounts {
+    return this.#parser.counts();
+  }
+
+  /** Value digests of the chosen databases, under their names on the target. */
+  values(): DumpValues {
+    const all = this.#parser.values();
+    const out: DumpValues = {};
+    for (const [name, target] of this.#options.databases) {
+      const v = all[name];
+      if (v !== undefined) out[target] = v;
+    }
+    return out;
+  }
+
+  #take(bytes: Uint8Array): void {
+    if (bytes.length === 0) return;
+    if (this.#data !== undefined) {
+      if (this.#data) this.#send(bytes);
+      return;
+    }
+    if (this.#overflow) return;
+    this.#parts.push(bytes);
+    this.#partsLength += bytes.length;
+    if (this.#partsLength > HEAD_LIMIT && this.#section !== undefined && !this.#section.target) {
+      // A long statement of a dropped section: it cannot switch sections, so drop it as it comes.
+      this.#overflow = true;
+      this.#parts = [];
+      this.#partsLength = 0;
+    } else if (this.#partsLength > UNIT_LIMIT) {
+      throw new RecoveryDumpError(
+        `recovery stopped: a statement of the dump is longer than ${UNIT_LIMIT >> 20} MiB`,
+        'restore the whole cluster into a new server instead (RUNBOOK.md "Recover for real")',
+      );
+    }
+  }
+
+  #endUnit(kind: UnitKind): void {
+    if (kind === "data") {
+      this.#data = undefined;
+      return;
+    }
+    if (this.#overflow) {
+      this.#overflow = false;
+      if (kind === "copy") this.#data = false;
+      return;
+    }
+    const unit = this.#unit();
+    const passes = this.#route(unit);
+    if (kind === "copy") this.#data = passes;
+  }
+
+  #unit(): Unit {
+    let bytes: Uint8Array;
+    if (this.#parts.length === 1) bytes = this.#parts[0]!;
+    else {
+      bytes = new Uint8Array(this.#partsLength);
+      let at = 0;
+      for (const p of this.#parts) {
+        bytes.set(p, at);
+        at += p.length;
+      }
+    }
+    this.#parts = [];
+    this.#partsLength = 0;
+    let text: string;
+    let opaque = false;
+    try {
+      text = utf8.decode(bytes);
+    } catch {
+      text = latin1.decode(bytes);
+      opaque = true;
+    }
+    return { bytes, text, opaque, start: skipTrivia(text, 0) };
+  }
+
+  /** Sends a unit where it belongs; returns whether it passed (for the COPY data after it). */
+  #route(unit: Unit): boolean {
+    const sig = unit.text.slice(unit.start);
+    const [kind, name] = classify(sig);
+    const encoding = sig.startsWith("\\encoding ");
+    const afterEncoding = this.#afterEncoding;
+    this.#afterEncoding = encoding;
+    if (kind === SESSION) {
+      this.#pending.push(unit.bytes);
+      return false;
+    }
+    if (kind === SWITCH) return this.#switch(unit, sig, name!, afterEncoding);
+    this.#flushPending();
+    const section = this.#section;
+    if (kind === UNRESTRICT) {
+      if (section !== undefined && section.target === undefined) return false;
+      this.#send(unit.bytes);
+      return true;
+    }
+    if (section === undefined) return this.#global(unit, sig);
+    if (section.target === undefined) return false;
+    this.#chosen(unit, sig, section);
+    return true;
+  }
+
+  #switch(unit: Unit, sig: string, name: string, afterEncoding: boolean): boolean {
+    const isCreate = /^create/i.test(sig);
+    let section = this.#section;
+    if (isCreate || section?.name !== name) {
+      section = { name, target: this.#options.databases.get(name), created: isCreate };
+      this.#section = section;
+      if (!this.#databases.includes(name)) this.#databases.push(name);
+    }
+    this.#flushPending();
+    const target = section.target;
+    if (target === undefined) return false;
+    if (isCreate) {
+      this.#chosen(unit, sig, section);
+      return true;
+    }
+    let create = "";
+    if (!section.created && target !== name) {
+      // postgres and template1 are not created by the dump: a renamed copy needs its own.
+      if (name === "template1" || name === "template0") {
+        throw new RecoveryDumpError(
+          `recovery stopped: template database ${name} cannot be recovered`,
+          "choose application databases in RESTORE_DATABASES",
+        );
+      }
+      section.created = true;
+      create = `CREATE DATABASE ${quoteIdent(target)} WITH TEMPLATE = template0;\n`;
+    }
+    if (target === name) {
+      this.#send(unit.bytes);
+      return true;
+    }
+    // pg_dump's own `\encoding SQL_ASCII` line may already precede a `\connect`.
+    const line = connectLine(target).replace(afterEncoding ? /^\\encoding .*\n/ : /^$/, "");
+    this.#send(encoder.encode(unit.text.slice(0, unit.start) + create + line));
+    return true;
+  }
+
+  /** A statement of a chosen section: renamed where it names the database, roles noted. */
+  #chosen(unit: Unit, sig: string, section: Section): void {
+    const target = section.target!;
+    const named = databaseNames(sig);
+    if (named !== undefined) {
+      const other = named.names.find((n) => n.name !== section.name);
+      if (other !== undefined) {
+        throw new RecoveryDumpError(
+          `recovery stopped: the dump's section of database ${section.name} names database ${other.name} in: ${
+            firstWords(sig)
+          }`,
+          "the dump is not what pg_dumpall writes; restore the whole cluster into a new server instead",
+        );
+      }
+      if (unit.opaque && target !== section.name) {
+        throw new RecoveryDumpError(
+          `recovery stopped: cannot rename database ${section.name}: its statements are not UTF-8`,
+          "recover it under its own name into a new server, or restore the whole cluster there",
+        );
+      }
+    } else {
+      const wide = clusterWide(sig);
+      if (wide !== undefined) {
+        throw new RecoveryDumpError(
+          `recovery stopped: the dump's section of database ${section.name} changes something cluster-wide: ${wide}`,
+          "the dump is not what pg_dumpall writes; restore the whole cluster into a new server instead",
+        );
+      }
+    }
+    if (!unit.opaque) this.#noteRoles(sig);
+    if (named === undefined || target === section.name) {
+      this.#send(unit.bytes);
+      return;
+    }
+    let text = sig;
+    for (const n of [...named.names].reverse()) {
+      text = text.slice(0, n.start) + quoteIdent(target) + text.slice(n.end);
+    }
+    this.#send(encoder.encode(unit.text.slice(0, unit.start) + text));
+  }
+
+  /** A statement of the globals: roles and memberships as the class comment says. */
+  #global(unit: Unit, sig: string): boolean {
+    const create = this.#options.createRoles ?? new Set<string>();
+    const target = this.#options.targetRoles ?? new Set<string>();
+    const role = roleStatement(sig);
+    if (role?.kind === "create") this.#backupRoles.add(role.role);
+    if (role?.kind === "in-database") {
+      const db = this.#options.databases.get(role.database.name);
+      if (db === undefined) return false;
+      this.#neededRoles.add(role.role);
+      const rewritten = sig.slice(0, role.database.start) + quoteIdent(db) +
+        sig.slice(role.database.end);
+      this.#send(encoder.encode(unit.text.slice(0, unit.start) + rewritten));
+      return true;
+    }
+    if (role !== undefined && role.kind !== "membership") {
+      if (!create.has(role.role)) return false;
+      if (role.kind === "create") this.#createdRoles.push(role.role);
+      this.#send(unit.bytes);
+      return true;
+    }
+    if (role?.kind === "membership") {
+      const present = (r: string) => create.has(r) || target.has(r);
+      if (!create.has(role.member) || !present(role.role)) {
+        this.#skippedMemberships.push(`${role.role} → ${role.member}`);
+        return false;
+      }
+      let text = sig;
+      if (role.grantor !== undefined && !present(role.grantor.name)) {
+        // The grantor is not on the target: the restoring superuser grants it instead.
+        text = text.slice(0, role.grantor.clauseStart) + text.slice(role.grantor.end);
+      }
+      this.#send(encoder.encode(unit.text.slice(0, unit.start) + text));
+      return true;
+    }
+    const words = firstWords(sig);
+    this.#skipped[words] = (this.#skipped[words] ?? 0) + 1;
+    return false;
+  }
+
+  #noteRoles(sig: string): void {
+    if (this.#backupRoles.size === 0) return;
+    for (const name of identifiers(sig)) {
+      if (this.#backupRoles.has(name)) this.#neededRoles.add(name);
+    }
+  }
+
+  #flushPending(): void {
+    const pending = this.#pending;
+    if (pending.length === 0) return;
+    this.#pending = [];
+    const section = this.#section;
+    if (section !== undefined && section.target === undefined) return;
+    for (const bytes of pending) this.#send(bytes);
+  }
+
+  #send(bytes: Uint8Array): void {
+    if (!this.#output) return;
+    this.#sent += bytes.length;
+    this.#emit(bytes);
+  }
+}
+
+/**
+ * {@linkcode RecoveryFilter} as a TransformStream.
+ *
+ * @example
+ * ```ts
+ * const filter = new RecoveryFilterStream({
+ *   databases: new Map([["app", "app_restored"]]),
+ *   createRoles: new Set(),
+ *   targetRoles: new Set(["postgres"]),
+ * });
+ * // zstd -d's stdout.pipeThrough(filter).pipeTo(psql's stdin)
+ * ```
+ */
+export class RecoveryFilterStream extends TransformStream<Uint8Array, Uint8Array> {
+  /** The filter, for what it learned once the stream has ended. */
+  readonly filter: RecoveryFilter;
+
+  constructor(options: RecoveryFilterOptions) {
+    const filter = new RecoveryFilter(options);
+    super({
+      transform: (chunk, controller) => filter.push(chunk, (b) => controller.enqueue(b)),
+      flush: (controller) => filter.end((b) => controller.enqueue(b)),
+    });
+    this.filter = filter;
+  }
+}
+
+/**
+ * The `\connect` line(s) pg_dump writes for a database: bare when the name is letters, digits,
+ * `_` and `.`, otherwise `\encoding SQL_ASCII` and the `-reuse-previous=on "dbname='…'"` form
+ * (the name passes through psql byte for byte).
+ *
+ * @example
+ * ```ts
+ * connectLine("app"); // "\\connect app\n"
+ * connectLine("my db"); // "\\encoding SQL_ASCII\n\\connect -reuse-previous=on \"dbname='my db'\"\n"
+ * ```
+ */
+export function connectLine(name: string): string {
+  if (/^[A-Za-z0-9_.]+$/.test(name)) return `\\connect ${name}\n`;
+  const connstr = `dbname='${name.replace(/[\\']/g, (c) => `\\${c}`)}'`;
+  return `\\encoding SQL_ASCII\n\\connect -reuse-previous=on "${connstr.replaceAll('"', '""')}"\n`;
+}
+
+/** Where the first significant character of SQL text is: after blanks and comments. */
+function skipTrivia(text: string, from: number): number {
+  let i = from;
+  for (;;) {
+    while (i < text.length && /\s/.test(text[i]!)) i++;
+    if (text.startsWith("--", i)) {
+      const nl = text.indexOf("\n", i);
+      if (nl === -1) return text.length;
+      i = nl + 1;
+    } else if (text.startsWith("/*", i)) {
+      let depth = 1;
+      i += 2;
+      while (i < text.length && depth > 0) {
+        if (text.startsWith("/*", i)) {
+          depth++;
+          i += 2;
+        } else if (text.startsWith("*/", i)) {
+          depth--;
+          i += 2;
+        } else i++;
+      }
+    } else return i;
+  }
+}
+
+/** What a unit is: session (waits), a section switch (with the database), `\unrestrict`, other. */
+function classify(sig: string): [number, string?] {
+  if (sig === "") return [SESSION];
+  if (sig.startsWith("\\")) {
+    const line = sig.split("\n")[0]!.replace(/\r$/, "").trimEnd();
+    const command = /^\\(\S+)/.exec(line)?.[1] ?? "";
+    if (command === "connect" || command === "c") {
+      const name = parseConnectLine(line.replace(/^\\c /, "\\connect "));
+      if (name === undefined) {
+        throw new RecoveryDumpError(
+          `recovery stopped: cannot read the dump's line ${JSON.stringify(line.slice(0, 200))}`,
+          "the dump is not what pg_dumpall writes; restore the whole cluster into a new server instead",
+        );
+      }
+      return [SWITCH, name];
+    }
+    if (command === "unrestrict") return [UNRESTRICT];
+    return [SESSION];
+  }
+  if (/^(SET|RESET)\s/i.test(sig) || /^SELECT\s+pg_catalog\.set_config\(/i.test(sig)) {
+    return [SESSION];
+  }
+  const create = /^CREATE\s+DATABASE\s+/i.exec(sig);
+  if (create) {
+    const ident = readIdent(sig, create[0].length);
+    if (ident) return [SWITCH, ident.name];
+  }
+  return [OTHER];
+}
+
+/** An identifier's name and where it is in the statement. */
+interface Named {
+  readonly name: string;
+  readonly start: number;
+  readonly end: number;
+}
+
+/**
+ * The databases a statement names when it is one of the statements that name a database
+ * (see the module comment), with their places; undefined for any other statement.
+ */
+export function databaseNames(sig: string): { names: Named[] } | undefined {
+  const single = /^(?:CREATE\s+DATABASE|ALTER\s+DATABASE|COMMENT\s+ON\s+DATABASE)\s+/i.exec(sig) ??
+    /^SECURITY\s+LABEL\s+(?:FOR\s+(?:"(?:[^"]|"")*"|[^\s"]+)\s+)?ON\s+DATABASE\s+/i.exec(sig) ??
+    /^ALTER\s+(?:ROLE|USER)\s+(?:"(?:[^"]|"")*"|[^\s"]+)\s+IN\s+DATABASE\s+/i.exec(sig);
+  if (single) {
+    const ident = readIdent(sig, single[0].length);
+    if (!ident) return undefined;
+    return { names: [{ name: ident.name, start: single[0].length, end: ident.end }] };
+  }
+  const acl = /^(?:GRANT|REVOKE)\s[^;"']*?\bON\s+DATABASE\s+/i.exec(sig);
+  if (!acl) return undefined;
+  const names: Named[] = [];
+  let i = acl[0].length;
+  for (;;) {
+    const ident = readIdent(sig, i);
+    if (!ident) break;
+    names.push({ name: ident.name, start: i, end: ident.end });
+    const comma = /^\s*,\s*/.exec(sig.slice(ident.end, ident.end + 64));
+    if (!comma) break;
+    i = ident.end + comma[0].length;
+  }
+  return names.length > 0 ? { names } : undefined;
+}
+
+/** The first words of a statement that changes something cluster-wide, or undefined. */
+function clusterWide(sig: string): string | undefined {
+  const m =
+    /^(?:(?:CREATE|ALTER|DROP)\s+(?:ROLE|USER|GROUP|TABLESPACE)|ALTER\s+SYSTEM|(?:CREATE|DROP)\s+DATABASE|REASSIGN\s+OWNED)\b/i
+      .exec(sig);
+  if (m) return m[0].replace(/\s+/g, " ").toUpperCase();
+  const membership = /^(?:GRANT|REVOKE)\s+/i.exec(sig);
+  if (membership) {
+    // GRANT role TO role: a role name, then TO (privileges are keywords, followed by ON).
+    const first = readIdent(sig, membership[0].length);
+    if (first && /^\s*(?:,|\s+TO\s|\s+FROM\s)/i.test(sig.slice(first.end, first.end + 8))) {
+      if (!/\bON\b/i.test(sig.slice(0, sig.search(/\s(?:TO|FROM)\s/i)))) {
+        return `${membership[0].trim().toUpperCase()} role membership`;
+      }
+    }
+  }
+  return undefined;
+}
+
+/** A role statement of the globals. */
+type RoleStatement =
+  | { kind: "create" | "alter" | "comment" | "label"; role: string }
+  | { kind: "in-database"; role: string; database: Named }
+  | {
+    kind: "membership";
+    role: string;
+    member: string;
+    grantor: { name: string; clauseStart: number; end: number } | undefined;
+  };
+
+function roleStatement(sig: string): RoleStatement | undefined {
+  const head = /^(CREATE\s+ROLE|ALTER\s+ROLE|COMMENT\s+ON\s+ROLE)\s+/i.exec(sig) ??
+    /^SECURITY\s+LABEL\s+(?:FOR\s+(?:"(?:[^"]|"")*"|[^\s"]+)\s+)?ON\s+ROLE\s+/i.exec(sig);
+  if (head) {
+    const ident = readIdent(sig, head[0].length);
+    if (!ident) return undefined;
+    const word = head[0].split(/\s+/)[0]!.toLowerCase();
+    if (word === "alter") {
+      const inDb = /^\s+IN\s+DATABASE\s+/i.exec(sig.slice(ident.end));
+      if (inDb) {
+        const at = ident.end + inDb[0].length;
+        const db = readIdent(sig, at);
+        if (!db) return undefined;
+        return {
+          kind: "in-database",
+          role: ident.name,
+          database: { name: db.name, start: at, end: db.end },
+        };
+      }
+    }
+    const kind = word === "create"
+      ? "create"
+      : word === "alter"
+      ? "alter"
+      : word === "comment"
+      ? "comment"
+      : "label";
+    return { kind, role: ident.name };
+  }
+  const grant = /^GRANT\s+/i.exec(sig);
+  if (!grant) return undefined;
+  const role = readIdent(sig, grant[0].length);
+  if (!role) return undefined;
+  const to = /^\s+TO\s+/i.exec(sig.slice(role.end));
+  if (!to) return undefined;
+  const member = readIdent(sig, role.end + to[0].length);
+  if (!member) return undefined;
+  let grantor: { name: string; clauseStart: number; end: number } | undefined;
+  const by = /\s+GRANTED\s+BY\s+/i.exec(sig.slice(member.end));
+  if (by) {
+    const clauseStart = member.end + by.index;
+    const g = readIdent(sig, clauseStart + by[0].length);
+    if (g) grantor = { name: g.name, clauseStart, end: g.end };
+  }
+  return { kind: "membership", role: role.name, member: member.name, grantor };
+}
+
+/**
+ * The leading keywords of a statement, for a log line: pg_dump writes keywords in capitals and
+ * names in lower case or quoted, so this never shows a name or a literal.
+ */
+function firstWords(sig: string): string {
+  const words = /^[A-Z]+(?:[ \t\n]+[A-Z]+(?=[\s;]|$)){0,3}/.exec(sig)?.[0] ?? "";
+  return words.replace(/\s+/g, " ") || "(unrecognised)";
+}
+
+/**
+ * Every identifier of SQL text that could name a role: quoted identifiers, and bare words that
+ * are not keywords pg_dump would have quoted. Strings, dollar-quoted bodies and comments are
+ * skipped.
+ */
+export function identifiers(sql: string): Set<string> {
+  const names = new Set<string>();
+  const n = sql.length;
+  let i = 0;
+  while (i < n) {
+    const c = sql[i]!;
+    if (c === "'") {
+      const escape = i > 0 && /[eE]/.test(sql[i - 1]!) && (i < 2 || !/\w/.test(sql[i - 2]!));
+      i++;
+      while (i < n) {
+        if (escape && sql[i] === "\\") i += 2;
+        else if (sql[i] === "'") {
+          if (sql[i + 1] === "'") i += 2;
+          else break;
+        } else i++;
+      }
+      i++;
+    } else if (c === '"') {
+      const ident = readIdent(sql, i);
+      if (!ident) return names;
+      names.add(ident.name);
+      i = ident.end;
+    } else if (c === "$") {
+      const tag = /^\$([A-Za-z_\u0080-\uffff][A-Za-z0-9_\u0080-\uffff]*)?\$/.exec(
+        sql.slice(i, i + 256),
+      );
+      if (!tag) {
+        i++;
+        continue;
+      }
+      const close = sql.indexOf(tag[0], i + tag[0].length);
+      i = close === -1 ? n : close + tag[0].length;
+    } else if (c === "-" && sql[i + 1] === "-") {
+      const nl = sql.indexOf("\n", i);
+      i = nl === -1 ? n : nl + 1;
+    } else if (c === "/" && sql[i + 1] === "*") {
+      i = skipTrivia(sql, i);
+    } else if (/[A-Za-z_\u0080-\uffff]/.test(c)) {
+      const m = /^[A-Za-z_\u0080-\uffff][A-Za-z0-9_$\u0080-\uffff]*/.exec(sql.slice(i, i + 1024))!;
+      let end = i + m[0].length;
+      while (end < n && /[A-Za-z0-9_$\u0080-\uffff]/.test(sql[end]!)) end++;
+      const word = sql.slice(i, end).replace(/[A-Z]+/g, (s) => s.toLowerCase());
+      // E'...' is an escape string, not a name.
+      const escapePrefix = word === "e" && sql[end] === "'";
+      if (!QUOTED_KEYWORDS.has(word) && !escapePrefix) names.add(word);
+      i = end;
+    } else if (/[0-9]/.test(c)) {
+      const m = /^[0-9A-Za-z_.]+/.exec(sql.slice(i, i + 256))!;
+      i += m[0].length;
+    } else i++;
+  }
+  return names;
+}
