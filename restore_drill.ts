@@ -11,8 +11,8 @@ import { DRILL_SETTINGS } from "./lib/config.ts";
 import { runDrill } from "./lib/drill_steps.ts";
 import { runProgram } from "./lib/main.ts";
 import { drillFigures, drillSamples, PUSH_JOBS } from "./lib/monitor/metrics.ts";
-import { recoveryPlan } from "./lib/recover_plan.ts";
-import { runRecovery } from "./lib/recover_steps.ts";
+import { recoveryPlan } from "./lib/recover/plan.ts";
+import { runRecovery } from "./lib/recover/steps.ts";
 
 const SUMMARY = `Drill (the default): restores the newest backup (or --key) into a scratch
 PostgreSQL on localhost: find -> sha256 check -> [age -d] | zstd -dc | psql -v ON_ERROR_STOP=1

@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { isEncryptedKey } from "./backup_keys.ts";
+import { isEncryptedKey } from "./bucket/keys.ts";
 import { BackupUnreadableError, PreflightError } from "./errors.ts";
 import type { ChildSpec } from "./pipeline.ts";
 

@@ -5,15 +5,15 @@
  * @module
  */
 import { ageEncryptSpec } from "./age.ts";
-import { fileNameOf, keysForDate, runTempDir, withSlash } from "./backup_keys.ts";
+import { fileNameOf, keysForDate, runTempDir, withSlash } from "./bucket/keys.ts";
 import { ChecksumStream, sha256Line } from "./checksum.ts";
 import type { BackupConfig } from "./config.ts";
-import { recordDumpSettings, type SessionSettings } from "./dump_settings.ts";
-import { DumpStatsStream } from "./dump_stream.ts";
+import { recordDumpSettings, type SessionSettings } from "./pg/dump_settings.ts";
+import { DumpStatsStream } from "./dump/stream.ts";
 import { PreflightError, StoreError, ToolboxError } from "./errors.ts";
 import type { Log } from "./log.ts";
-import { type Manifest, MANIFEST_FORMAT, totals } from "./manifest.ts";
-import { reasonOf, serverVersionNum } from "./pg_client.ts";
+import { type Manifest, MANIFEST_FORMAT, totals } from "./bucket/manifest.ts";
+import { reasonOf, serverVersionNum } from "./pg/client.ts";
 import { Pipeline, relay } from "./pipeline.ts";
 import {
   CLIENT_HINT,
@@ -23,8 +23,8 @@ import {
   type ToolVersion,
   toolVersion,
   zstdCompressSpec,
-} from "./pg_tools.ts";
-import { checkLifecycle, prune, removeStaleLeftovers } from "./retention.ts";
+} from "./pg/tools.ts";
+import { checkLifecycle, prune, removeStaleLeftovers } from "./bucket/retention.ts";
 import { Staged } from "./s3/staged.ts";
 import type { S3Store } from "./s3/store.ts";
 import { uploadSegments } from "./s3/upload.ts";

@@ -7,16 +7,16 @@
  * @module
  */
 import { decryptionFor, presentIdentityKeys } from "./age.ts";
-import { BackupFiles } from "./backup_files.ts";
+import { BackupFiles } from "./bucket/files.ts";
 import {
   type BackupKeys,
   fileNameOf,
   isEncryptedKey,
   keysForDataKey,
   withSlash,
-} from "./backup_keys.ts";
+} from "./bucket/keys.ts";
 import type { DrillConfig } from "./config.ts";
-import { type DumpCounts, DumpStatsStream, type DumpValues } from "./dump_stream.ts";
+import { type DumpCounts, DumpStatsStream, type DumpValues } from "./dump/stream.ts";
 import {
   BackupUnreadableError,
   PipelineError,
@@ -25,20 +25,20 @@ import {
   SmokeError,
   StaleBackupError,
 } from "./errors.ts";
-import { findNewestBackup } from "./find_backup.ts";
-import { compareCounts, type Manifest, totals } from "./manifest.ts";
+import { findNewestBackup } from "./bucket/find.ts";
+import { compareCounts, type Manifest, totals } from "./bucket/manifest.ts";
 import {
   countDatabase,
   listDatabases,
   reasonOf,
   waitForServer,
   withDatabase,
-} from "./pg_client.ts";
-import { type PgConnection, psqlRestoreSpec, toolVersion } from "./pg_tools.ts";
-import { restorePass } from "./restore_pass.ts";
-import { RoleFilterStream } from "./role_filter.ts";
+} from "./pg/client.ts";
+import { type PgConnection, psqlRestoreSpec, toolVersion } from "./pg/tools.ts";
+import { restorePass } from "./restore/pass.ts";
+import { RoleFilterStream } from "./dump/role_filter.ts";
 import type { ObjectEntry, S3Store } from "./s3/store.ts";
-import { checkValues, type CountOnly, type ValueCheckResult } from "./value_check.ts";
+import { checkValues, type CountOnly, type ValueCheckResult } from "./restore/value_check.ts";
 import { VERSION } from "./version.ts";
 import type { ProgramContext } from "./main.ts";
 

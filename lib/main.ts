@@ -13,7 +13,7 @@ import {
   type SettingsTable,
 } from "./config.ts";
 import { ConfigError, EXIT_FAILED, EXIT_OK, ToolboxError } from "./errors.ts";
-import { normalizePrefix } from "./backup_keys.ts";
+import { normalizePrefix } from "./bucket/keys.ts";
 import { createLog, type Log, writeStderr } from "./log.ts";
 import type { Sample } from "./monitor/metrics.ts";
 import { type RunReport, startReport } from "./monitor/run_report.ts";

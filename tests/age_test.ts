@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import type { DrillReport } from "../lib/drill_steps.ts";
-import { parseManifest } from "../lib/manifest.ts";
+import { parseManifest } from "../lib/bucket/manifest.ts";
 import {
   bucketContents,
   childCommandLines,

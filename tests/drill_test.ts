@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { compareWithManifest, type DrillReport } from "../lib/drill_steps.ts";
-import { parseManifest } from "../lib/manifest.ts";
+import { parseManifest } from "../lib/bucket/manifest.ts";
 import { emptyBucket, upload } from "./harness/fixtures.ts";
 import { type PgServer, startPostgres } from "./harness/postgres.ts";
 import { freePort } from "./harness/ports.ts";

@@ -3,8 +3,8 @@
  * quoteIdent() prints every name exactly as quote_ident() does.
  */
 import assert from "node:assert/strict";
-import { quoteIdent } from "../lib/pg_ident.ts";
-import { QUOTED_KEYWORDS } from "../lib/pg_keywords.ts";
+import { quoteIdent } from "../lib/pg/ident.ts";
+import { QUOTED_KEYWORDS } from "../lib/pg/keywords.ts";
 import { startPostgres } from "./harness/postgres.ts";
 
 Deno.test("quoteIdent() quotes exactly what quote_ident() of PostgreSQL 18 quotes", async () => {

@@ -6,11 +6,11 @@
  * dump's `CREATE ROLE "user";` must be filtered for the restore to pass.
  */
 import assert from "node:assert/strict";
-import { DumpParser } from "../lib/dump_parser.ts";
-import { dumpSessionSettings, type SessionSettings } from "../lib/dump_settings.ts";
-import type { PgConnection } from "../lib/pg_tools.ts";
-import { RoleFilterStream } from "../lib/role_filter.ts";
-import { checkValues } from "../lib/value_check.ts";
+import { DumpParser } from "../lib/dump/parser.ts";
+import { dumpSessionSettings, type SessionSettings } from "../lib/pg/dump_settings.ts";
+import type { PgConnection } from "../lib/pg/tools.ts";
+import { RoleFilterStream } from "../lib/dump/role_filter.ts";
+import { checkValues } from "../lib/restore/value_check.ts";
 import { type PgServer, startPostgres } from "./harness/postgres.ts";
 import { rowCounts } from "./harness/sample_data.ts";
 import {

@@ -6,11 +6,11 @@
  *
  * @module
  */
-import { FILES } from "../backup_keys.ts";
-import type { DumpCounts } from "../dump_stream.ts";
-import { findNewestBackup } from "../find_backup.ts";
+import { FILES } from "../bucket/keys.ts";
+import type { DumpCounts } from "../dump/stream.ts";
+import { findNewestBackup } from "../bucket/find.ts";
 import type { Log } from "../log.ts";
-import { parseManifest } from "../manifest.ts";
+import { parseManifest } from "../bucket/manifest.ts";
 
 /** The bucket, as the backup search reads it. */
 type Store = Parameters<typeof findNewestBackup>[0];

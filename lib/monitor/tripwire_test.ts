@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { DumpCounts } from "../dump_stream.ts";
+import type { DumpCounts } from "../dump/stream.ts";
 import { shrunkTables } from "./tripwire.ts";
 
 const counts = (tables: Record<string, number>, db = "app"): DumpCounts => ({

@@ -14,8 +14,8 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { CopyDigest } from "../../lib/copy_digest.ts";
-import { DumpParser } from "../../lib/dump_parser.ts";
+import { CopyDigest } from "../../lib/dump/copy_digest.ts";
+import { DumpParser } from "../../lib/dump/parser.ts";
 
 const MiB = 1024 * 1024;
 const CHUNK = 64 * 1024;

@@ -21,7 +21,7 @@
 
 import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { DumpStatsStream } from "../../lib/dump_stream.ts";
+import { DumpStatsStream } from "../../lib/dump/stream.ts";
 import { startPostgres } from "../harness/postgres.ts";
 import { BASE_ENV } from "../harness/process.ts";
 import { runEntrypoint, spawnEntrypoint } from "../harness/run.ts";

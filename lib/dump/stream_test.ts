@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { type DumpCounts, DumpStatsStream } from "./dump_stream.ts";
-import { parseConnectLine, parseCopyStatement } from "./dump_parser.ts";
-import { qualifiedName } from "./pg_ident.ts";
+import { type DumpCounts, DumpStatsStream } from "./stream.ts";
+import { parseConnectLine, parseCopyStatement } from "./parser.ts";
+import { qualifiedName } from "../pg/ident.ts";
 
 /** The table key of a COPY statement, as the old line parser returned it. */
 function parseCopyLine(line: string): string | undefined {

@@ -11,7 +11,7 @@ import {
   DumpParser,
   type DumpParserOptions,
   type DumpValues,
-} from "./dump_parser.ts";
+} from "./parser.ts";
 
 export type { DatabaseCounts, DumpCounts, DumpValues };
 

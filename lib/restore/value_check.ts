@@ -9,17 +9,17 @@
  *
  * @module
  */
-import { CopyDigest, StreamHash } from "./copy_digest.ts";
-import { type DumpValues, largeObjectHash } from "./dump_parser.ts";
+import { CopyDigest, StreamHash } from "../dump/copy_digest.ts";
+import { type DumpValues, largeObjectHash } from "../dump/parser.ts";
 import {
   PG_DUMP_FIXED,
   type SessionSettings,
   settingStatements,
   SOURCE_SETTINGS,
-} from "./dump_settings.ts";
-import { listDatabases, reasonOf, type Sql, withDatabase } from "./pg_client.ts";
-import { quoteIdent, splitQualifiedName } from "./pg_ident.ts";
-import type { PgConnection } from "./pg_tools.ts";
+} from "../pg/dump_settings.ts";
+import { listDatabases, reasonOf, type Sql, withDatabase } from "../pg/client.ts";
+import { quoteIdent, splitQualifiedName } from "../pg/ident.ts";
+import type { PgConnection } from "../pg/tools.ts";
 
 /** A table compared by count only, and why. */
 export interface CountOnly {

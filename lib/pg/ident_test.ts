@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { qualifiedName, quoteIdent, readIdent, splitQualifiedName } from "./pg_ident.ts";
-import { QUOTED_KEYWORDS } from "./pg_keywords.ts";
+import { qualifiedName, quoteIdent, readIdent, splitQualifiedName } from "./ident.ts";
+import { QUOTED_KEYWORDS } from "./keywords.ts";
 
 Deno.test("quoteIdent() leaves plain lowercase names bare", () => {
   for (const name of ["orders", "_x", "t_1", "a1b2", "copy", "begin", "name", "data"]) {

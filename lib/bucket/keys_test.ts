@@ -12,7 +12,7 @@ import {
   runTempDir,
   tempRoot,
   withSlash,
-} from "./backup_keys.ts";
+} from "./keys.ts";
 
 Deno.test("datePath() uses the time zone for the date folder", () => {
   const instant = new Date("2026-11-25T01:00:00Z");

@@ -4,10 +4,10 @@
  *
  * @module
  */
-import { DATA_FILES, dayOfKey, FILES, tempRoot, withSlash } from "./backup_keys.ts";
-import type { Log } from "./log.ts";
-import type { S3Store } from "./s3/store.ts";
-import { StoreError, ToolboxError } from "./errors.ts";
+import { DATA_FILES, dayOfKey, FILES, tempRoot, withSlash } from "./keys.ts";
+import type { Log } from "../log.ts";
+import type { S3Store } from "../s3/store.ts";
+import { StoreError, ToolboxError } from "../errors.ts";
 
 /** The lifecycle rule id backup-toolbox sets. */
 export function ruleId(prefix: string): string {

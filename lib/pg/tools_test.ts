@@ -8,7 +8,7 @@ import {
   serverVersionText,
   zstdCompressSpec,
   zstdDecompressSpec,
-} from "./pg_tools.ts";
+} from "./tools.ts";
 
 const CONN: PgConnection = {
   host: "postgresql-18-hl",

@@ -5,9 +5,9 @@
  *
  * @module
  */
-import type { DatabaseCounts, DumpCounts } from "./dump_parser.ts";
-import type { SessionSettings } from "./dump_settings.ts";
-import { qualifiedName, splitQualifiedName } from "./pg_ident.ts";
+import type { DatabaseCounts, DumpCounts } from "../dump/parser.ts";
+import type { SessionSettings } from "../pg/dump_settings.ts";
+import { qualifiedName, splitQualifiedName } from "../pg/ident.ts";
 
 /** The manifest's format version. */
 export const MANIFEST_FORMAT = 1;

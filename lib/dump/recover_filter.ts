@@ -41,10 +41,10 @@ import {
   type DumpValues,
   parseConnectLine,
   type UnitKind,
-} from "./dump_parser.ts";
-import { RestoreError } from "./errors.ts";
-import { quoteIdent, readIdent } from "./pg_ident.ts";
-import { QUOTED_KEYWORDS } from "./pg_keywords.ts";
+} from "./parser.ts";
+import { RestoreError } from "../errors.ts";
+import { quoteIdent, readIdent } from "../pg/ident.ts";
+import { QUOTED_KEYWORDS } from "../pg/keywords.ts";
 
 /** A dump that a recovery must not send on: what is wrong with it. */
 export class RecoveryDumpError extends RestoreError {}

@@ -16,13 +16,13 @@
  *
  * @module
  */
-import { decryptionFor, presentIdentityKeys } from "./age.ts";
-import { BackupFiles } from "./backup_files.ts";
-import { fileNameOf, keysForDataKey, withSlash } from "./backup_keys.ts";
-import type { DrillConfig } from "./config.ts";
-import type { SessionSettings } from "./dump_settings.ts";
-import type { DumpCounts } from "./dump_stream.ts";
-import { isLoopbackHost, locate, restoreFailure } from "./drill_steps.ts";
+import { decryptionFor, presentIdentityKeys } from "../age.ts";
+import { BackupFiles } from "../bucket/files.ts";
+import { fileNameOf, keysForDataKey, withSlash } from "../bucket/keys.ts";
+import type { DrillConfig } from "../config.ts";
+import type { SessionSettings } from "../pg/dump_settings.ts";
+import type { DumpCounts } from "../dump/stream.ts";
+import { isLoopbackHost, locate, restoreFailure } from "../drill_steps.ts";
 import {
   ChecksumMismatchError,
   PreflightError,
@@ -30,23 +30,23 @@ import {
   SmokeError,
   StoppedError,
   ToolboxError,
-} from "./errors.ts";
-import type { ProgramContext } from "./main.ts";
-import { compareCounts, type Manifest, totals } from "./manifest.ts";
-import { countDatabase, reasonOf, waitForServer } from "./pg_client.ts";
-import { type PgConnection, psqlRestoreSpec, toolVersion } from "./pg_tools.ts";
-import { RecoveryFilterStream } from "./recover_filter.ts";
-import { type RecoveryPlan, recoveryPlan } from "./recover_plan.ts";
+} from "../errors.ts";
+import type { ProgramContext } from "../main.ts";
+import { compareCounts, type Manifest, totals } from "../bucket/manifest.ts";
+import { countDatabase, reasonOf, waitForServer } from "../pg/client.ts";
+import { type PgConnection, psqlRestoreSpec, toolVersion } from "../pg/tools.ts";
+import { RecoveryFilterStream } from "../dump/recover_filter.ts";
+import { type RecoveryPlan, recoveryPlan } from "./plan.ts";
 import {
   cleanupSql,
   inspectTarget,
   type Leftovers,
   type TargetState,
   undoRecovery,
-} from "./recover_target.ts";
-import { type PassResult, restorePass } from "./restore_pass.ts";
-import { checkValues, type CountOnly } from "./value_check.ts";
-import { VERSION } from "./version.ts";
+} from "./target.ts";
+import { type PassResult, restorePass } from "../restore/pass.ts";
+import { checkValues, type CountOnly } from "../restore/value_check.ts";
+import { VERSION } from "../version.ts";
 
 /** The recovery report: logged as one line. */
 export interface RecoveryReport {

@@ -7,13 +7,13 @@
  * @module
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import type { BackupKeys } from "./backup_keys.ts";
-import { parseSha256Line } from "./checksum.ts";
-import { BackupUnreadableError, ChecksumMismatchError, SmokeError } from "./errors.ts";
-import type { Log } from "./log.ts";
+import type { BackupKeys } from "./keys.ts";
+import { parseSha256Line } from "../checksum.ts";
+import { BackupUnreadableError, ChecksumMismatchError, SmokeError } from "../errors.ts";
+import type { Log } from "../log.ts";
 import { type Manifest, parseManifest } from "./manifest.ts";
-import { reasonOf } from "./pg_client.ts";
-import type { S3Store } from "./s3/store.ts";
+import { reasonOf } from "../pg/client.ts";
+import type { S3Store } from "../s3/store.ts";
 
 /** How many times, a second apart, files a same-day backup may be rewriting are read again. */
 export const REREADS = 5;

@@ -4,8 +4,8 @@
  *
  * @module
  */
-import type { ChildSpec } from "./pipeline.ts";
-import { PreflightError } from "./errors.ts";
+import type { ChildSpec } from "../pipeline.ts";
+import { PreflightError } from "../errors.ts";
 
 /** A PostgreSQL server to connect to. */
 export interface PgConnection {

@@ -1,7 +1,7 @@
 /**
  * Reads a `pg_dumpall` SQL script as psql would run it, and records what it holds: per
  * database (`\connect` lines), the rows of every table's COPY data, an order-independent digest
- * of those rows with the COPY column list (see copy_digest.ts), the large objects and a digest
+ * of those rows with the COPY column list (see copy_digest.ts beside it), the large objects and a digest
  * of their contents, and the session settings the script itself sets (`client_encoding`).
  *
  * It follows the script's structure, not the shape of single lines: it tracks psql's lexical
@@ -20,7 +20,7 @@
  * @module
  */
 import { CopyDigest, StreamHash } from "./copy_digest.ts";
-import { qualifiedName, readIdent } from "./pg_ident.ts";
+import { qualifiedName, readIdent } from "../pg/ident.ts";
 
 /** Rows per table (`schema.table`) and large objects of one database. */
 export interface DatabaseCounts {

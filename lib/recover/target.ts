@@ -6,9 +6,9 @@
  * @module
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import { reasonOf, withDatabase } from "./pg_client.ts";
-import { quoteIdent } from "./pg_ident.ts";
-import type { PgConnection } from "./pg_tools.ts";
+import { reasonOf, withDatabase } from "../pg/client.ts";
+import { quoteIdent } from "../pg/ident.ts";
+import type { PgConnection } from "../pg/tools.ts";
 
 /** What the target holds. */
 export interface TargetState {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { ConfigError } from "./errors.ts";
-import { recoveryPlan } from "./recover_plan.ts";
+import { ConfigError } from "../errors.ts";
+import { recoveryPlan } from "./plan.ts";
 
 Deno.test("recoveryPlan() keeps chosen names and applies renames", () => {
   assert.deepEqual(

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { ConfigError } from "./errors.ts";
+import { ConfigError } from "../errors.ts";
 
 /** The recovery's choice: backup name → target name, in the order given. */
 export type RecoveryPlan = ReadonlyMap<string, string>;

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { QUOTED_KEYWORDS } from "./pg_keywords.ts";
+import { QUOTED_KEYWORDS } from "./keywords.ts";
 
 /**
  * An identifier as PostgreSQL's `quote_ident()` prints it: bare when it is a lowercase letter or

@@ -5,9 +5,9 @@
  * @module
  */
 import postgres from "postgres";
-import type { DatabaseCounts } from "./dump_stream.ts";
-import { qualifiedName, quoteIdent } from "./pg_ident.ts";
-import type { PgConnection } from "./pg_tools.ts";
+import type { DatabaseCounts } from "../dump/stream.ts";
+import { qualifiedName, quoteIdent } from "./ident.ts";
+import type { PgConnection } from "./tools.ts";
 
 /** A tagged-template SQL client bound to one database. */
 export type Sql = postgres.Sql;

@@ -10,8 +10,8 @@
  *
  * @module
  */
-import { DATA_FILES, FILES, withSlash } from "./backup_keys.ts";
-import type { ObjectEntry, S3Store } from "./s3/store.ts";
+import { DATA_FILES, FILES, withSlash } from "./keys.ts";
+import type { ObjectEntry, S3Store } from "../s3/store.ts";
 
 /** A complete backup found in the bucket. */
 export interface FoundBackup {

@@ -13,8 +13,8 @@ import {
   type DumpValues,
   largeObjectHash,
   parseCopyStatement,
-} from "./dump_parser.ts";
-import { qualifiedName, quoteIdent } from "./pg_ident.ts";
+} from "./parser.ts";
+import { qualifiedName, quoteIdent } from "../pg/ident.ts";
 
 const encoder = new TextEncoder();
 

@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { readIdent } from "./pg_ident.ts";
+import { readIdent } from "../pg/ident.ts";
 
 const NL = 0x0a;
 

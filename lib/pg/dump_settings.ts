@@ -15,8 +15,8 @@
  *
  * @module
  */
-import { reasonOf, withDatabase } from "./pg_client.ts";
-import type { PgConnection } from "./pg_tools.ts";
+import { reasonOf, withDatabase } from "./client.ts";
+import type { PgConnection } from "./tools.ts";
 
 /** What one dumping session saw: setting name → value (`SHOW` form). */
 export type SessionSettings = Readonly<Record<string, string>>;

@@ -8,14 +8,14 @@
  *
  * @module
  */
-import { ageDecryptSpec, decryptionFor, identityMismatch, isIdentityMismatch } from "./age.ts";
-import { ChecksumStream } from "./checksum.ts";
-import { PipelineError } from "./errors.ts";
-import type { Log } from "./log.ts";
-import { type ChildSpec, type PartFailure, Pipeline, relay } from "./pipeline.ts";
-import { zstdDecompressSpec } from "./pg_tools.ts";
-import { openDownload } from "./s3/download.ts";
-import type { S3Store } from "./s3/store.ts";
+import { ageDecryptSpec, decryptionFor, identityMismatch, isIdentityMismatch } from "../age.ts";
+import { ChecksumStream } from "../checksum.ts";
+import { PipelineError } from "../errors.ts";
+import type { Log } from "../log.ts";
+import { type ChildSpec, type PartFailure, Pipeline, relay } from "../pipeline.ts";
+import { zstdDecompressSpec } from "../pg/tools.ts";
+import { openDownload } from "../s3/download.ts";
+import type { S3Store } from "../s3/store.ts";
 
 /** Where the SQL goes. */
 export interface Sink {
