@@ -26,16 +26,11 @@ import {
   StaleBackupError,
 } from "./errors.ts";
 import { findNewestBackup } from "./bucket/find.ts";
-import { compareCounts, type Manifest, totals } from "./bucket/manifest.ts";
-import {
-  countDatabase,
-  listDatabases,
-  reasonOf,
-  waitForServer,
-  withDatabase,
-} from "./pg/client.ts";
+import { type Manifest, totals } from "./bucket/manifest.ts";
+import { listDatabases, reasonOf, waitForServer, withDatabase } from "./pg/client.ts";
 import { type PgConnection, psqlRestoreSpec, toolVersion } from "./pg/tools.ts";
 import { restorePass } from "./restore/pass.ts";
+import { compareCountsOn, PhasedRun, serverOf } from "./restore/run.ts";
 import { RoleFilterStream } from "./dump/role_filter.ts";
 import type { ObjectEntry, S3Store } from "./s3/store.ts";
 import { checkValues, type CountOnly, type ValueCheckResult } from "./restore/value_check.ts";
@@ -156,29 +151,14 @@ async function verifyOnly(drill: Drill, found: Found): Promise<DrillReport> {
 }
 
 /** One drill's settings, context, scratch connection and phase timings. */
-class Drill {
-  readonly phases: Record<string, number> = {};
+class Drill extends PhasedRun {
   readonly scratch: PgConnection;
   readonly now: () => Date;
 
   constructor(readonly config: DrillConfig, readonly ctx: DrillContext) {
+    super();
     this.now = ctx.now ?? (() => new Date());
-    this.scratch = {
-      host: config.scratchHost,
-      port: config.scratchPort,
-      user: config.scratchUser,
-      password: config.scratchPassword,
-    };
-  }
-
-  /** Runs a step and records its duration under `phases_ms`. */
-  async phase<T>(name: string, fn: () => Promise<T>): Promise<T> {
-    const t = performance.now();
-    try {
-      return await fn();
-    } finally {
-      this.phases[name] = Math.round(performance.now() - t);
-    }
+    this.scratch = serverOf(config);
   }
 }
 
@@ -609,32 +589,4 @@ export function compareWithManifest(
     "the restore differs from the backup's manifest",
     "the dump did not restore everything it holds; read the restore log for skipped objects, and drill again with a fresh backup",
   );
-}
-
-/**
- * Counts a server's databases and compares them with what a backup holds.
- *
- * @param expected rows per table per database (and large objects), from a manifest or the dump
- * @param what the start of the failure's message
- * @param hint what to do about a difference
- * @returns the server's counts
- * @throws {SmokeError} `smoke FAILED: <what>: …` naming every difference
- */
-async function compareCountsOn(
-  scratch: PgConnection,
-  expected: DumpCounts,
-  what: string,
-  hint: string,
-): Promise<DumpCounts> {
-  const present = new Set(await listDatabases(scratch));
-  const restored: DumpCounts = {};
-  for (const [db, counts] of Object.entries(expected)) {
-    if (!present.has(db)) continue;
-    restored[db] = await countDatabase(scratch, db, Object.keys(counts.tables));
-  }
-  const diffs = compareCounts(expected, restored);
-  if (diffs.length > 0) {
-    throw new SmokeError(`smoke FAILED: ${what}: ${diffs.join("; ")}`, hint);
-  }
-  return restored;
 }

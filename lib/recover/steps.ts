@@ -16,6 +16,7 @@
  *
  * @module
  */
+import { compareCountsOn, PhasedRun, serverOf } from "../restore/run.ts";
 import { decryptionFor, presentIdentityKeys } from "../age.ts";
 import { BackupFiles } from "../bucket/files.ts";
 import { fileNameOf, keysForDataKey, withSlash } from "../bucket/keys.ts";
@@ -32,8 +33,8 @@ import {
   ToolboxError,
 } from "../errors.ts";
 import type { ProgramContext } from "../main.ts";
-import { compareCounts, type Manifest, totals } from "../bucket/manifest.ts";
-import { countDatabase, reasonOf, waitForServer } from "../pg/client.ts";
+import { type Manifest, totals } from "../bucket/manifest.ts";
+import { reasonOf, waitForServer } from "../pg/client.ts";
 import { type PgConnection, psqlRestoreSpec, toolVersion } from "../pg/tools.ts";
 import { RecoveryFilterStream } from "../dump/recover_filter.ts";
 import { type RecoveryPlan, recoveryPlan } from "./plan.ts";
@@ -139,8 +140,7 @@ export async function runRecovery(
 }
 
 /** One recovery's settings, context, target connection, plan and phase timings. */
-class Recovery {
-  readonly phases: Record<string, number> = {};
+class Recovery extends PhasedRun {
   readonly target: PgConnection;
   readonly startedAt = performance.now();
 
@@ -149,21 +149,8 @@ class Recovery {
     readonly ctx: ProgramContext,
     readonly plan: RecoveryPlan,
   ) {
-    this.target = {
-      host: config.scratchHost,
-      port: config.scratchPort,
-      user: config.scratchUser,
-      password: config.scratchPassword,
-    };
-  }
-
-  async phase<T>(name: string, fn: () => Promise<T>): Promise<T> {
-    const t = performance.now();
-    try {
-      return await fn();
-    } finally {
-      this.phases[name] = Math.round(performance.now() - t);
-    }
+    super();
+    this.target = serverOf(config);
   }
 }
 
@@ -422,19 +409,12 @@ async function deepCheck(
     return undefined;
   }
   const expected = expectedCounts(run, manifest);
-  const restored: DumpCounts = {};
-  for (const [db, counts] of Object.entries(expected)) {
-    restored[db] = await countDatabase(run.target, db, Object.keys(counts.tables));
-  }
-  const diffs = compareCounts(expected, restored);
-  if (diffs.length > 0) {
-    throw new SmokeError(
-      `smoke FAILED: the recovered databases differ from the backup's manifest: ${
-        diffs.join("; ")
-      }`,
-      "the dump did not restore everything it holds; read the log above, then recover again",
-    );
-  }
+  const restored = await compareCountsOn(
+    run.target,
+    expected,
+    "the recovered databases differ from the backup's manifest",
+    "the dump did not restore everything it holds; read the log above, then recover again",
+  );
   run.ctx.log.info(
     "compare",
     "deep check OK: every table has the rows the backup holds",
