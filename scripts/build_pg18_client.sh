@@ -64,11 +64,15 @@ fi
 mkdir -p "${WORK}/apt/lists/partial" "${WORK}/apt/cache/archives/partial" "${WORK}/src"
 printf 'deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] %s sid main\n' \
   "$MIRROR" >"${WORK}/apt/sources.list"
+# A mirror that serves a snapshot of the archive (as these machines' does) may hand out a sid
+# Release file whose Valid-Until has passed: the signature and every file's hash are still
+# checked, only the freshness is not (any postgresql-18 source will do).
 apt_private=(
   -o "Dir::Etc::sourcelist=${WORK}/apt/sources.list"
   -o "Dir::Etc::sourceparts=/dev/null"
   -o "Dir::State::Lists=${WORK}/apt/lists"
   -o "Dir::Cache=${WORK}/apt/cache"
+  -o "Acquire::Check-Valid-Until=false"
 )
 log "fetching the postgresql-18 source package from ${MIRROR} (sid)"
 apt-get "${apt_private[@]}" -qq update
