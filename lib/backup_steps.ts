@@ -10,6 +10,7 @@ import { ChecksumStream, sha256Line } from "./checksum.ts";
 import type { BackupConfig } from "./config.ts";
 import { recordDumpSettings, type SessionSettings } from "./pg/dump_settings.ts";
 import { DumpStatsStream } from "./dump/stream.ts";
+import { INTERNAL_COLUMN_OPTIONS } from "./dump/internal_options.ts";
 import { PreflightError, StoreError, ToolboxError } from "./errors.ts";
 import type { Log } from "./log.ts";
 import { type Manifest, MANIFEST_FORMAT, totals } from "./bucket/manifest.ts";
@@ -307,7 +308,9 @@ async function streamDump(
   const age = recipients.length > 0
     ? run.spawn("age", ageEncryptSpec(recipients, ctx.childEnv), AGE_HINT)
     : undefined;
-  const stats = new DumpStatsStream();
+  // pg_dumpall 18 writes PostgreSQL 15.20's internal pg_attver column option back as an ordinary
+  // one, which PostgreSQL 18 rejects: the stream drops it (lib/dump/internal_options.ts).
+  const stats = new DumpStatsStream({ dropInternalOptions: true });
   const sum = new ChecksumStream();
   let uploaded = 0;
   const t0 = performance.now();
@@ -357,6 +360,14 @@ async function streamDump(
     );
   }
   const sha256 = sum.hex();
+  if (stats.droppedOptions > 0) {
+    log.info("stream", "dropped internal column options from the dump", {
+      options: INTERNAL_COLUMN_OPTIONS,
+      dropped: stats.droppedOptions,
+      why:
+        "the source server stamps them on every column; pg_dumpall 18 writes them and PostgreSQL 18 rejects them",
+    });
+  }
   const seconds = (performance.now() - t0) / 1000;
   log.info("stream", "stream OK", {
     dump_bytes: stats.bytes,

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { compareWithManifest, type DrillReport } from "../lib/drill_steps.ts";
 import { parseManifest } from "../lib/bucket/manifest.ts";
-import { emptyBucket, upload } from "./harness/fixtures.ts";
+import { download, emptyBucket, sh, upload } from "./harness/fixtures.ts";
 import { type PgServer, startPostgres } from "./harness/postgres.ts";
 import { freePort } from "./harness/ports.ts";
 import { clientPath, runEntrypoint, type RunResult, spawnEntrypoint } from "./harness/run.ts";
@@ -499,6 +499,11 @@ Deno.test("restore drill", async (t) => {
   });
 });
 
+/** User columns carrying PostgreSQL 15.20's internal option (0 before 15.20). */
+const STAMPED_COLUMNS = `SELECT count(*) FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+  WHERE c.relnamespace = 'public'::regnamespace AND a.attnum > 0
+    AND array_to_string(a.attoptions, ',') LIKE '%pg_attver=%'`;
+
 Deno.test("restore drill of an older source: PostgreSQL 15 restored into the PostgreSQL 18 scratch", async (t) => {
   await using stack = await startStack({ sample: "rich", source: 15 });
   const source = await rowCounts(stack.source);
@@ -514,6 +519,24 @@ Deno.test("restore drill of an older source: PostgreSQL 15 restored into the Pos
     const preflight = backup.lines.find((l) => l.msg === "preflight OK");
     assert.match(String(preflight?.server_version), /^15\.\d+$/);
     assert.match(String(preflight?.pg_dumpall_version), new RegExp(`^${client}\\.\\d+$`));
+    // PostgreSQL 15.20 stamps an internal pg_attver option on every column; pg_dumpall 18 writes
+    // it back and the PG 18 scratch would reject it. Whichever 15 minor Debian installed, the
+    // stored script holds none, and the backup says when it dropped some.
+    const stamped = Number(await stack.source.psql(STAMPED_COLUMNS, "app"));
+    const dropped = backup.lines.find((l) =>
+      l.msg === "dropped internal column options from the dump"
+    );
+    if (client === 18 && stamped > 0) assert.ok(Number(dropped?.dropped) >= stamped, `${stamped}`);
+    else assert.equal(dropped, undefined);
+    const dir = await Deno.makeTempDir();
+    try {
+      const file = await download(stack, `${stack.prefix}/${today()}/full.sql.zst`, dir);
+      const script = await sh(`zstd -dc ${file}`);
+      assert.equal(script.code, 0, script.stderr);
+      assert.ok(!script.stdout.includes("pg_attver="));
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
 
     await using scratch = await freshScratch(`older-${client}`);
     const run = await runEntrypoint("restore_drill.ts", {

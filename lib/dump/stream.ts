@@ -1,7 +1,9 @@
 /**
  * A pass-through TransformStream over a `pg_dumpall` script that runs {@linkcode DumpParser} on
  * it: chunks go on unchanged, and the parser records rows per table per database (and, with
- * `digests`, the value digests the drill compares).
+ * `digests`, the value digests the drill compares). With `dropInternalOptions` (the backup), the
+ * one change it may make is to drop the column options no other server accepts (see
+ * internal_options.ts beside it); counts and digests are always of the script as it came.
  *
  * @module
  */
@@ -12,8 +14,15 @@ import {
   type DumpParserOptions,
   type DumpValues,
 } from "./parser.ts";
+import { InternalOptionGate } from "./internal_options.ts";
 
 export type { DatabaseCounts, DumpCounts, DumpValues };
+
+/** What the stream computes, and whether it may drop internal column options. */
+export interface DumpStatsOptions extends DumpParserOptions {
+  /** Drop the column options only the source server accepts (the backup). @default false */
+  readonly dropInternalOptions?: boolean;
+}
 
 /**
  * A TransformStream over a dump script that counts rows per table and database.
@@ -29,17 +38,55 @@ export type { DatabaseCounts, DumpCounts, DumpValues };
  */
 export class DumpStatsStream extends TransformStream<Uint8Array, Uint8Array> {
   readonly #parser: DumpParser;
+  readonly #gate: InternalOptionGate | undefined;
 
-  constructor(options: DumpParserOptions = {}) {
-    const parser = new DumpParser(options);
-    super({
-      transform: (chunk, controller) => {
-        parser.push(chunk);
-        controller.enqueue(chunk);
+  constructor(options: DumpStatsOptions = {}) {
+    if (!options.dropInternalOptions) {
+      const parser = new DumpParser(options);
+      super({
+        transform: (chunk, controller) => {
+          parser.push(chunk);
+          controller.enqueue(chunk);
+        },
+        flush: () => parser.end(),
+      });
+      this.#parser = parser;
+      return;
+    }
+    // The parser says where each unit of the chunk being pushed ends; the gate sees the units.
+    let out: TransformStreamDefaultController<Uint8Array> | undefined;
+    const gate = new InternalOptionGate((bytes) => out!.enqueue(bytes));
+    let chunk: Uint8Array = new Uint8Array(0);
+    let from = 0;
+    const parser = new DumpParser({
+      ...options,
+      onUnitEnd: (end, kind) => {
+        gate.add(chunk.subarray(from, end));
+        gate.end(kind);
+        from = end;
       },
-      flush: () => parser.end(),
+    });
+    super({
+      transform: (data, controller) => {
+        out = controller;
+        chunk = data;
+        from = 0;
+        parser.push(data);
+        gate.add(data.subarray(from));
+      },
+      flush: (controller) => {
+        out = controller;
+        parser.end();
+        gate.finish();
+      },
     });
     this.#parser = parser;
+    this.#gate = gate;
+  }
+
+  /** Internal column options dropped from the script (0 without `dropInternalOptions`). */
+  get droppedOptions(): number {
+    return this.#gate?.dropped ?? 0;
   }
 
   /** Uncompressed bytes seen so far. */
