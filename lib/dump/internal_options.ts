@@ -24,6 +24,7 @@
  *
  * @module
  */
+import { Buffer } from "node:buffer";
 import type { UnitKind } from "./parser.ts";
 
 /** The internal column options dropped, by name. */
@@ -113,12 +114,7 @@ export class InternalOptionGate {
   #joined(): Uint8Array {
     const parts = this.#held!;
     if (parts.length === 1) return parts[0]!;
-    const out = new Uint8Array(this.#heldLength);
-    let at = 0;
-    for (const p of parts) {
-      out.set(p, at);
-      at += p.length;
-    }
+    const out = Buffer.concat(parts, this.#heldLength);
     this.#held = [out];
     return out;
   }

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
 import { DumpStatsStream } from "./stream.ts";
 
 const utf8 = new TextEncoder();
@@ -64,17 +65,7 @@ async function run(chunks: Uint8Array[], dropInternalOptions: boolean) {
   await ReadableStream.from(chunks).pipeThrough(stream).pipeTo(
     new WritableStream({ write: (chunk) => void parts.push(chunk) }),
   );
-  return { stream, text: new TextDecoder().decode(concat(parts)) };
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return { stream, text: new TextDecoder().decode(Buffer.concat(parts)) };
 }
 
 function chunked(bytes: Uint8Array, size: number): Uint8Array[] {

@@ -42,6 +42,7 @@ import {
   parseConnectLine,
   type UnitKind,
 } from "./parser.ts";
+import { Buffer } from "node:buffer";
 import { RestoreError } from "../errors.ts";
 import { quoteIdent, readIdent } from "../pg/ident.ts";
 import { QUOTED_KEYWORDS } from "../pg/keywords.ts";
@@ -253,16 +254,7 @@ export class RecoveryFilter {
   }
 
   #unit(): Unit {
-    let bytes: Uint8Array;
-    if (this.#parts.length === 1) bytes = this.#parts[0]!;
-    else {
-      bytes = new Uint8Array(this.#partsLength);
-      let at = 0;
-      for (const p of this.#parts) {
-        bytes.set(p, at);
-        at += p.length;
-      }
-    }
+    const bytes = this.#parts.length === 1 ? this.#parts[0]! : Buffer.concat(this.#parts);
     this.#parts = [];
     this.#partsLength = 0;
     let text: string;

@@ -14,6 +14,7 @@ import {
   type DumpParserOptions,
   type DumpValues,
 } from "./parser.ts";
+import { Buffer } from "node:buffer";
 import { InternalOptionGate } from "./internal_options.ts";
 
 export type { DatabaseCounts, DumpCounts, DumpValues };
@@ -54,8 +55,14 @@ export class DumpStatsStream extends TransformStream<Uint8Array, Uint8Array> {
       return;
     }
     // The parser says where each unit of the chunk being pushed ends; the gate sees the units.
-    let out: TransformStreamDefaultController<Uint8Array> | undefined;
-    const gate = new InternalOptionGate((bytes) => out!.enqueue(bytes));
+    // What the gate lets through during one chunk goes on as one chunk (one write to zstd).
+    let pieces: Uint8Array[] = [];
+    const gate = new InternalOptionGate((bytes) => pieces.push(bytes));
+    const flushPieces = (out: TransformStreamDefaultController<Uint8Array>) => {
+      if (pieces.length === 1) out.enqueue(pieces[0]!);
+      else if (pieces.length > 1) out.enqueue(Buffer.concat(pieces));
+      pieces = [];
+    };
     let chunk: Uint8Array = new Uint8Array(0);
     let from = 0;
     const parser = new DumpParser({
@@ -68,16 +75,16 @@ export class DumpStatsStream extends TransformStream<Uint8Array, Uint8Array> {
     });
     super({
       transform: (data, controller) => {
-        out = controller;
         chunk = data;
         from = 0;
         parser.push(data);
         gate.add(data.subarray(from));
+        flushPieces(controller);
       },
       flush: (controller) => {
-        out = controller;
         parser.end();
         gate.finish();
+        flushPieces(controller);
       },
     });
     this.#parser = parser;

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
 import { type DumpCounts, DumpStatsStream } from "./stream.ts";
 import { parseConnectLine, parseCopyStatement } from "./parser.ts";
 import { qualifiedName } from "../pg/ident.ts";
@@ -78,13 +79,7 @@ async function count(
   await ReadableStream.from(chunks).pipeThrough(stream).pipeTo(
     new WritableStream({ write: (chunk) => void parts.push(chunk) }),
   );
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return { stream, out };
+  return { stream, out: new Uint8Array(Buffer.concat(parts)) };
 }
 
 function chunked(bytes: Uint8Array, size: number): Uint8Array[] {

@@ -5,9 +5,12 @@
  * DDL between them that holds function bodies, comments and statistics calls, cut in 64 KiB
  * chunks as pg_dumpall's reads arrive. Then, three passes each, fastest counts:
  *
- * - DumpParser counting only (what the backup runs)
+ * - DumpParser counting only
  * - DumpParser with value digests (what the drill runs)
  * - CopyDigest alone over the same bytes (the hashing's own cost)
+ * - DumpStatsStream, as a TransformStream, passing chunks on unchanged, and with
+ *   `dropInternalOptions` (what the backup runs: the DDL holds PostgreSQL 15.20's `pg_attver`
+ *   column options for it to drop)
  *
  * Figures are printed; nothing is asserted.
  *
@@ -16,6 +19,7 @@
 import { parseArgs } from "node:util";
 import { CopyDigest } from "../../lib/dump/copy_digest.ts";
 import { DumpParser } from "../../lib/dump/parser.ts";
+import { DumpStatsStream } from "../../lib/dump/stream.ts";
 
 const MiB = 1024 * 1024;
 const CHUNK = 64 * 1024;
@@ -44,6 +48,9 @@ function script(targetMiB: number): Uint8Array[] {
     "--\n-- Name: f(); Type: FUNCTION; Schema: public; Owner: postgres\n--\n",
     "CREATE FUNCTION public.f() RETURNS text\n    LANGUAGE plpgsql\n    AS $$\nBEGIN\n  RETURN 'COPY public.fake (a) FROM stdin;\n\\.\n';\nEND $$;\n",
     "COMMENT ON TABLE public.t IS 'a comment with ''quotes'' and -- dashes';\n",
+    "CREATE TABLE public.t (\n    id integer,\n    note text\n);\n" +
+    "ALTER TABLE ONLY public.t ALTER COLUMN id SET (pg_attver=36937808);\n" +
+    "ALTER TABLE ONLY public.t ALTER COLUMN note SET (n_distinct=-0.5, pg_attver=36937808);\n",
     "SELECT * FROM pg_catalog.pg_restore_attribute_stats(\n\t'version', '180004'::integer,\n\t'most_common_vals', '{alpha,amber,basil}'::text\n);\n",
   ].join("\n");
   const block = new TextEncoder().encode(
@@ -58,17 +65,21 @@ function script(targetMiB: number): Uint8Array[] {
   return chunks;
 }
 
-function fastest(label: string, chunks: Uint8Array[], run: () => number): void {
+async function fastest(
+  label: string,
+  chunks: Uint8Array[],
+  run: () => number | Promise<number>,
+): Promise<void> {
   const bytes = chunks.reduce((n, c) => n + c.length, 0);
   let best = Infinity;
   let rows = 0;
   for (let pass = 0; pass < 3; pass++) {
     const t = performance.now();
-    rows = run();
+    rows = await run();
     best = Math.min(best, (performance.now() - t) / 1000);
   }
   console.log(
-    `${label.padEnd(34)} ${(bytes / MiB / best).toFixed(0).padStart(6)} MiB/s  ` +
+    `${label.padEnd(40)} ${(bytes / MiB / best).toFixed(0).padStart(6)} MiB/s  ` +
       `${Math.round(rows / best).toLocaleString("en").padStart(12)} rows/s  (${
         best.toFixed(3)
       } s for ${(bytes / MiB).toFixed(0)} MiB, ${rows} rows)`,
@@ -84,11 +95,18 @@ if (import.meta.main) {
     p.end();
     return p.rows;
   };
-  fastest("DumpParser, counts only (backup)", chunks, parse(false));
-  fastest("DumpParser, value digests (drill)", chunks, parse(true));
-  fastest("CopyDigest alone", chunks, () => {
+  const stream = (dropInternalOptions: boolean) => async () => {
+    const s = new DumpStatsStream({ dropInternalOptions });
+    await ReadableStream.from(chunks).pipeThrough(s).pipeTo(new WritableStream());
+    return s.rows;
+  };
+  await fastest("DumpParser, counts only", chunks, parse(false));
+  await fastest("DumpParser, value digests (drill)", chunks, parse(true));
+  await fastest("CopyDigest alone", chunks, () => {
     const d = new CopyDigest();
     for (const c of chunks) d.update(c);
     return d.rows;
   });
+  await fastest("DumpStatsStream, pass-through", chunks, stream(false));
+  await fastest("DumpStatsStream, drop options (backup)", chunks, stream(true));
 }
