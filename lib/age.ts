@@ -13,7 +13,7 @@
  */
 import { isEncryptedKey } from "./bucket/keys.ts";
 import { BackupUnreadableError, PreflightError } from "./errors.ts";
-import type { ChildSpec } from "./pipeline.ts";
+import { type ChildSpec, commandOutput } from "./pipeline.ts";
 
 /**
  * An age X25519 recipient, as `age-keygen` prints it: `age1` and 58 lowercase bech32
@@ -262,27 +262,12 @@ export async function identityPublicKeys(
   identityFile: string,
   env: Record<string, string>,
 ): Promise<string[]> {
-  let output: Deno.CommandOutput;
-  try {
-    output = await new Deno.Command("age-keygen", {
-      args: ["-y", identityFile],
-      env,
-      clearEnv: true,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) {
-      throw new PreflightError(
-        "age-keygen not found on PATH",
-        "run the backup-toolbox image, which ships age and age-keygen (Debian package age)",
-        undefined,
-        { cause: err },
-      );
-    }
-    throw err;
-  }
+  const output = await commandOutput(
+    "age-keygen",
+    ["-y", identityFile],
+    env,
+    "run the backup-toolbox image, which ships age and age-keygen (Debian package age)",
+  );
   const keys = new TextDecoder().decode(output.stdout).split("\n").map((l) => l.trim())
     .filter((l) => AGE_RECIPIENT.test(l));
   if (!output.success || keys.length === 0) {

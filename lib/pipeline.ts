@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { PipelineError, StoppedError } from "./errors.ts";
+import { PipelineError, PreflightError, StoppedError } from "./errors.ts";
 
 /** What to run. */
 export interface ChildSpec {
@@ -75,6 +75,36 @@ export function baseEnv(env: Readonly<Record<string, string | undefined>>): Reco
   };
   if (env.HOME) base.HOME = env.HOME;
   return base;
+}
+
+/**
+ * Runs a short command to its end (a `--version`, `age-keygen -y`): only `env`, no stdin, both
+ * outputs captured.
+ *
+ * @param hint what to do when the command is not on PATH
+ * @throws {PreflightError} `<command> not found on PATH`, with `hint`
+ */
+export async function commandOutput(
+  command: string,
+  args: readonly string[],
+  env: Record<string, string>,
+  hint: string,
+): Promise<Deno.CommandOutput> {
+  try {
+    return await new Deno.Command(command, {
+      args: [...args],
+      env,
+      clearEnv: true,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) {
+      throw new PreflightError(`${command} not found on PATH`, hint, undefined, { cause: err });
+    }
+    throw err;
+  }
 }
 
 /**

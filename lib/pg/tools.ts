@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { ChildSpec } from "../pipeline.ts";
+import { type ChildSpec, commandOutput } from "../pipeline.ts";
 import { PreflightError } from "../errors.ts";
 
 /** A PostgreSQL server to connect to. */
@@ -138,24 +138,7 @@ export async function toolVersion(
   command: string,
   env: Record<string, string>,
 ): Promise<ToolVersion> {
-  let output: Deno.CommandOutput;
-  try {
-    output = await new Deno.Command(command, {
-      args: ["--version"],
-      env,
-      clearEnv: true,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) {
-      throw new PreflightError(`${command} not found on PATH`, CLIENT_HINT, undefined, {
-        cause: err,
-      });
-    }
-    throw err;
-  }
+  const output = await commandOutput(command, ["--version"], env, CLIENT_HINT);
   const text = new TextDecoder().decode(output.stdout) + new TextDecoder().decode(output.stderr);
   const version = output.success ? parseVersion(text) : undefined;
   if (!version) {
