@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { decryptionFor, presentIdentityKeys } from "./age.ts";
+import { decryptionFor } from "./age.ts";
 import { BackupFiles } from "./bucket/files.ts";
 import {
   type BackupKeys,
@@ -28,9 +28,9 @@ import {
 import { findNewestBackup } from "./bucket/find.ts";
 import { type Manifest, totals } from "./bucket/manifest.ts";
 import { listDatabases, reasonOf, waitForServer, withDatabase } from "./pg/client.ts";
-import { type PgConnection, psqlRestoreSpec, toolVersion } from "./pg/tools.ts";
+import { type PgConnection, psqlRestoreSpec } from "./pg/tools.ts";
 import { restorePass } from "./restore/pass.ts";
-import { compareCountsOn, PhasedRun, serverOf } from "./restore/run.ts";
+import { checkRestoreTools, compareCountsOn, PhasedRun, serverOf } from "./restore/run.ts";
 import { RoleFilterStream } from "./dump/role_filter.ts";
 import type { ObjectEntry, S3Store } from "./s3/store.ts";
 import { checkValues, type CountOnly, type ValueCheckResult } from "./restore/value_check.ts";
@@ -171,21 +171,7 @@ async function guard(drill: Drill): Promise<void> {
       "a drill restores only into the scratch sidecar on localhost; set SCRATCH_PGHOST=127.0.0.1, or pass --allow-remote-scratch only for a real recovery into a server you mean to fill",
     );
   }
-  const identityFile = config.ageIdentityFile;
-  const [zstd, psql, age, identities] = await Promise.all([
-    toolVersion("zstd", ctx.childEnv),
-    toolVersion("psql", ctx.childEnv),
-    identityFile ? toolVersion("age", ctx.childEnv) : undefined,
-    // A set identity file that is there must hold identities; a missing one matters only for
-    // an encrypted backup (find says so).
-    identityFile ? presentIdentityKeys(identityFile, ctx.childEnv) : undefined,
-  ]);
-  await ctx.store.checkBucket(withSlash(config.s3Prefix));
-  ctx.log.info("preflight", "preflight OK", {
-    zstd_version: zstd.version,
-    psql_version: psql.version,
-    ...(age ? { age_version: age.version, age_identities: identities ?? [] } : {}),
-  });
+  ctx.log.info("preflight", "preflight OK", await checkRestoreTools(config, ctx));
 }
 
 /** A backup chosen for the drill. */

@@ -16,10 +16,10 @@
  *
  * @module
  */
-import { compareCountsOn, PhasedRun, serverOf } from "../restore/run.ts";
-import { decryptionFor, presentIdentityKeys } from "../age.ts";
+import { checkRestoreTools, compareCountsOn, PhasedRun, serverOf } from "../restore/run.ts";
+import { decryptionFor } from "../age.ts";
 import { BackupFiles } from "../bucket/files.ts";
-import { fileNameOf, keysForDataKey, withSlash } from "../bucket/keys.ts";
+import { fileNameOf, keysForDataKey } from "../bucket/keys.ts";
 import type { DrillConfig } from "../config.ts";
 import type { SessionSettings } from "../pg/dump_settings.ts";
 import type { DumpCounts } from "../dump/stream.ts";
@@ -35,7 +35,7 @@ import {
 import type { ProgramContext } from "../main.ts";
 import { type Manifest, totals } from "../bucket/manifest.ts";
 import { reasonOf, waitForServer } from "../pg/client.ts";
-import { type PgConnection, psqlRestoreSpec, toolVersion } from "../pg/tools.ts";
+import { type PgConnection, psqlRestoreSpec } from "../pg/tools.ts";
 import { RecoveryFilterStream } from "../dump/recover_filter.ts";
 import { type RecoveryPlan, recoveryPlan } from "./plan.ts";
 import {
@@ -163,18 +163,8 @@ async function guard(run: Recovery): Promise<void> {
       "pass --allow-remote-scratch (SCRATCH_ALLOW_REMOTE=true) to recover into a server off this pod, after checking SCRATCH_PGHOST names the server you mean",
     );
   }
-  const identityFile = config.ageIdentityFile;
-  const [zstd, psql, age, identities] = await Promise.all([
-    toolVersion("zstd", ctx.childEnv),
-    toolVersion("psql", ctx.childEnv),
-    identityFile ? toolVersion("age", ctx.childEnv) : undefined,
-    identityFile ? presentIdentityKeys(identityFile, ctx.childEnv) : undefined,
-  ]);
-  await ctx.store.checkBucket(withSlash(config.s3Prefix));
   ctx.log.info("preflight", "preflight OK", {
-    zstd_version: zstd.version,
-    psql_version: psql.version,
-    ...(age ? { age_version: age.version, age_identities: identities ?? [] } : {}),
+    ...await checkRestoreTools(config, ctx),
     databases: Object.fromEntries(run.plan),
     target: `${target.host}:${target.port}`,
   });
