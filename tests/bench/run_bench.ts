@@ -5,8 +5,9 @@
  * - (a) `pg_dumpall | zstd -T0 -3 > /dev/null`
  * - (b) `pg_dumpall | zstd -T0 -3 | aws s3 cp - s3://…`
  * - (c) the backup program (`backup.ts` as its task runs it), sampling its peak RSS
- * - (d) pg_dumpall through a pass-through TransformStream vs through DumpStatsStream, in this
- *   process, to price the manifest's row counting
+ * - (d) pg_dumpall through a pass-through TransformStream vs through DumpStatsStream as the
+ *   backup runs it (counting rows, dropping internal column options), in this process, to price
+ *   the manifest's row counting
  * - (d') the same chunks through DumpStatsStream with value digests (the drill's parser)
  * - (e) the drill's restore phase vs a raw `aws s3 cp - | zstd -dc | psql`, each into a fresh
  *   PostgreSQL 18 scratch
@@ -160,10 +161,10 @@ async function measureSize(
   await flushPageCache();
   const passes: StreamPass[] = [];
   const countedPasses: StreamPass[] = [];
-  let stats = new DumpStatsStream();
+  let stats = new DumpStatsStream({ dropInternalOptions: true });
   for (let round = 0; round < 2; round++) {
     passes.push(await timeDumpThrough(PG_DUMPALL, sourceEnv, new TransformStream()));
-    stats = new DumpStatsStream();
+    stats = new DumpStatsStream({ dropInternalOptions: true });
     countedPasses.push(await timeDumpThrough(PG_DUMPALL, sourceEnv, stats));
   }
   const pass = fastest(passes[0]!, passes[1]!);
@@ -181,7 +182,9 @@ async function measureSize(
     const memDigested: StreamPass[] = [];
     for (let round = 0; round < 2; round++) {
       memPasses.push(await timeInMemory(chunks, new TransformStream()));
-      memCounted.push(await timeInMemory(chunks, new DumpStatsStream()));
+      memCounted.push(
+        await timeInMemory(chunks, new DumpStatsStream({ dropInternalOptions: true })),
+      );
       memDigested.push(await timeInMemory(chunks, new DumpStatsStream({ digests: true })));
     }
     memPass = fastest(memPasses[0]!, memPasses[1]!);
