@@ -81,9 +81,15 @@ export class InternalOptionGate {
       this.#emit(bytes);
       return;
     }
+    if (this.#heldLength === 0 && (bytes.length > HOLD_LIMIT || !mayBeCandidate(bytes))) {
+      // Decided by the unit's first bytes (nearly always): on it goes, uncopied.
+      this.#held = undefined;
+      this.#emit(bytes);
+      return;
+    }
     this.#held.push(bytes.slice());
     this.#heldLength += bytes.length;
-    if (this.#heldLength > HOLD_LIMIT || !this.#mayBeCandidate()) this.#release();
+    if (this.#heldLength > HOLD_LIMIT || !mayBeCandidate(this.#joined())) this.#release();
   }
 
   /** The current unit ended; `kind` says what it was. */
@@ -119,17 +125,6 @@ export class InternalOptionGate {
     return out;
   }
 
-  /** Whether the held bytes (leading whitespace aside) still agree with a statement head. */
-  #mayBeCandidate(): boolean {
-    const unit = this.#joined();
-    const start = skipSpace(unit);
-    return HEADS.some((head) => {
-      const n = Math.min(head.length, unit.length - start);
-      for (let i = 0; i < n; i++) if (unit[start + i] !== head[i]) return false;
-      return true;
-    });
-  }
-
   /** The unit without its internal options, or the unit itself when it has none. */
   #rewrite(unit: Uint8Array): Uint8Array {
     const start = skipSpace(unit);
@@ -151,6 +146,16 @@ export class InternalOptionGate {
     out.set(tail, listStart);
     return out;
   }
+}
+
+/** Whether a unit's bytes so far (leading whitespace aside) still agree with a statement head. */
+function mayBeCandidate(unit: Uint8Array): boolean {
+  const start = skipSpace(unit);
+  return HEADS.some((head) => {
+    const n = Math.min(head.length, unit.length - start);
+    for (let i = 0; i < n; i++) if (unit[start + i] !== head[i]) return false;
+    return true;
+  });
 }
 
 function skipSpace(bytes: Uint8Array): number {
