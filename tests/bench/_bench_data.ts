@@ -9,6 +9,13 @@
  */
 
 import type { PgServer } from "../harness/postgres.ts";
+import { BASE_ENV } from "../harness/process.ts";
+import { type Stack, startStack } from "../harness/stack.ts";
+import { PG18_CLIENT_BIN_DIR } from "../harness/tools.ts";
+import { timeDumpThrough } from "./_bench_measure.ts";
+
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
 
 /** Databases the benchmark creates (besides `postgres`). */
 export const BENCH_DATABASES: readonly string[] = ["shop", "ledger"];
@@ -224,6 +231,39 @@ export async function addUnits(pg: PgServer, firstUnit: number, units: number): 
     }
   };
   await Promise.all([worker(), worker()]);
+}
+
+/**
+ * A stack (PostgreSQL 18 source, RGW on bluestore) whose source dumps to about `sizeMiB` MiB with
+ * pg_dumpall 18: one generation unit is loaded and measured, then as many more as the size needs.
+ * Dispose the stack when done.
+ */
+export async function startSizedStack(sizeMiB: number, say: (msg: string) => void): Promise<Stack> {
+  const stack = await startStack({
+    sample: "none",
+    rgw: { objectstore: "bluestore", storeBytes: 16 * GiB },
+  });
+  try {
+    await createBenchSchema(stack.source);
+    const dumpEnv = {
+      PATH: BASE_ENV.PATH ?? "/usr/bin:/bin",
+      LC_ALL: "C.UTF-8",
+      ...stack.source.env,
+    };
+    const dump = () =>
+      timeDumpThrough(`${PG18_CLIENT_BIN_DIR}/pg_dumpall`, dumpEnv, new TransformStream());
+    const empty = (await dump()).bytes;
+    await addUnits(stack.source, 0, 1);
+    const perUnit = (await dump()).bytes - empty;
+    const units = Math.max(1, Math.ceil((sizeMiB * MiB - empty) / perUnit));
+    say(`one unit dumps to ${(perUnit / MiB).toFixed(1)} MiB; loading ${units} units`);
+    await addUnits(stack.source, 1, units - 1);
+    await settle(stack.source);
+    return stack;
+  } catch (err) {
+    await stack[Symbol.asyncDispose]();
+    throw err;
+  }
 }
 
 /** VACUUM ANALYZE every bench database, so the first timed dump does not set hint bits. */

@@ -12,15 +12,12 @@
 
 import { parseArgs } from "node:util";
 import { startPostgres } from "../harness/postgres.ts";
-import { BASE_ENV } from "../harness/process.ts";
 import { runEntrypoint, spawnEntrypoint } from "../harness/run.ts";
-import { startStack } from "../harness/stack.ts";
-import { PG18_CLIENT_BIN_DIR, requireTool } from "../harness/tools.ts";
-import { addUnits, BENCH_DATABASES, createBenchSchema, settle } from "./_bench_data.ts";
-import { flushPageCache, RssSampler, timeDumpThrough } from "./_bench_measure.ts";
+import { requireTool } from "../harness/tools.ts";
+import { BENCH_DATABASES, startSizedStack } from "./_bench_data.ts";
+import { flushPageCache, RssSampler } from "./_bench_measure.ts";
 
 const MiB = 1024 * 1024;
-const GiB = 1024 * MiB;
 const RUN_TIMEOUT_MS = 3600_000;
 
 function say(text: string): void {
@@ -70,25 +67,7 @@ async function main(args: string[]): Promise<void> {
   await Deno.writeTextFile(identityFile, identity, { mode: 0o600 });
 
   say("starting the stack (source PostgreSQL 18, RGW on bluestore)");
-  await using stack = await startStack({
-    sample: "none",
-    rgw: { objectstore: "bluestore", storeBytes: 16 * GiB },
-  });
-  await createBenchSchema(stack.source);
-  const dumpEnv = {
-    PATH: BASE_ENV.PATH ?? "/usr/bin:/bin",
-    LC_ALL: "C.UTF-8",
-    ...stack.source.env,
-  };
-  const dump = () =>
-    timeDumpThrough(`${PG18_CLIENT_BIN_DIR}/pg_dumpall`, dumpEnv, new TransformStream());
-  const empty = (await dump()).bytes;
-  await addUnits(stack.source, 0, 1);
-  const perUnit = (await dump()).bytes - empty;
-  const units = Math.max(1, Math.ceil((sizeMiB * MiB - empty) / perUnit));
-  say(`one unit dumps to ${(perUnit / MiB).toFixed(1)} MiB; loading ${units} units`);
-  await addUnits(stack.source, 1, units - 1);
-  await settle(stack.source);
+  await using stack = await startSizedStack(sizeMiB, say);
 
   const backup = async (encrypted: boolean, n: number): Promise<BackupRun> => {
     const prefix = `age-bench-${encrypted ? "encrypted" : "plain"}-${n}`;

@@ -13,14 +13,10 @@
 import { parseArgs } from "node:util";
 import { startFaultRelay } from "../harness/fault_relay.ts";
 import { spawnEntrypoint } from "../harness/run.ts";
-import { startStack } from "../harness/stack.ts";
-import { addUnits, createBenchSchema, settle } from "./_bench_data.ts";
-import { RssSampler, timeDumpThrough } from "./_bench_measure.ts";
-import { BASE_ENV } from "../harness/process.ts";
-import { PG18_CLIENT_BIN_DIR } from "../harness/tools.ts";
+import { startSizedStack } from "./_bench_data.ts";
+import { RssSampler } from "./_bench_measure.ts";
 
 const MiB = 1024 * 1024;
-const GiB = 1024 * MiB;
 
 function say(text: string): void {
   console.error(`[fault bench ${new Date().toISOString().slice(11, 19)}] ${text}`);
@@ -42,26 +38,7 @@ async function main(args: string[]): Promise<void> {
   const sizeMiB = Number(values["size-mib"]);
   const runs = Number(values.runs);
   say("starting the stack (source PostgreSQL 18, RGW on bluestore) and the fault relay");
-  await using stack = await startStack({
-    sample: "none",
-    rgw: { objectstore: "bluestore", storeBytes: 16 * GiB },
-  });
-  await createBenchSchema(stack.source);
-  // Calibrate one generation unit's dump size, then grow the cluster to the size asked for.
-  const dumpEnv = {
-    PATH: BASE_ENV.PATH ?? "/usr/bin:/bin",
-    LC_ALL: "C.UTF-8",
-    ...stack.source.env,
-  };
-  const dump = () =>
-    timeDumpThrough(`${PG18_CLIENT_BIN_DIR}/pg_dumpall`, dumpEnv, new TransformStream());
-  const empty = (await dump()).bytes;
-  await addUnits(stack.source, 0, 1);
-  const perUnit = (await dump()).bytes - empty;
-  const units = Math.max(1, Math.ceil((sizeMiB * MiB - empty) / perUnit));
-  say(`one unit dumps to ${(perUnit / MiB).toFixed(1)} MiB; loading ${units} units`);
-  await addUnits(stack.source, 1, units - 1);
-  await settle(stack.source);
+  await using stack = await startSizedStack(sizeMiB, say);
   await using relay = startFaultRelay(stack.s3.endpoint);
   const env = { ...stack.backupEnv, S3_ENDPOINT: relay.endpoint };
 
