@@ -6,10 +6,10 @@
  *
  * @module
  */
-import { runBackup } from "./lib/backup_steps.ts";
-import { BACKUP_SETTINGS } from "./lib/config.ts";
-import { runProgram } from "./lib/main.ts";
+import { runBackup } from "./lib/backup/run.ts";
+import { BACKUP_SETTINGS, settingsTable } from "./lib/config.ts";
 import { backupSamples, PUSH_JOBS } from "./lib/monitor/metrics.ts";
+import { runProgram } from "./lib/program.ts";
 
 const SUMMARY = `Streams pg_dumpall through zstd to S3 as <prefix>/YYYY/MM/DD/full.sql.zst, with
 full.sql.zst.sha256 (for sha256sum -c) and manifest.json (row counts, written last).
@@ -29,7 +29,7 @@ export function main(args: string[], env: Record<string, string>): Promise<numbe
     {
       name: "backup",
       summary: SUMMARY,
-      settings: BACKUP_SETTINGS,
+      settings: settingsTable(BACKUP_SETTINGS),
       credentialsSecret: "postgres-backup-s3-credentials",
       // --prune-only is no backup: no metrics, no check-in.
       reportAs: (config) => config.pruneOnly ? undefined : PUSH_JOBS.backup,

@@ -7,12 +7,14 @@
  *
  * @module
  */
-import { DRILL_SETTINGS } from "./lib/config.ts";
-import { runDrill } from "./lib/drill_steps.ts";
-import { runProgram } from "./lib/main.ts";
-import { drillFigures, drillSamples, PUSH_JOBS } from "./lib/monitor/metrics.ts";
+import { DRILL_SETTINGS, settingsTable } from "./lib/config.ts";
+import { drillFigures } from "./lib/drill/report.ts";
+import { runDrill } from "./lib/drill/run.ts";
+import { runVerifyOnly } from "./lib/drill/verify_only.ts";
+import { drillSamples, PUSH_JOBS } from "./lib/monitor/metrics.ts";
+import { runProgram } from "./lib/program.ts";
 import { recoveryPlan } from "./lib/recover/plan.ts";
-import { runRecovery } from "./lib/recover/steps.ts";
+import { runRecovery } from "./lib/recover/run.ts";
 
 const SUMMARY = `Drill (the default): restores the newest backup (or --key) into a scratch
 PostgreSQL on localhost: find -> sha256 check -> [age -d] | zstd -dc | psql -v ON_ERROR_STOP=1
@@ -42,35 +44,26 @@ export function main(args: string[], env: Record<string, string>): Promise<numbe
     {
       name: "restore-drill",
       summary: SUMMARY,
-      settings: DRILL_SETTINGS,
+      settings: settingsTable(DRILL_SETTINGS),
       credentialsSecret: "postgres-restore-drill-s3-credentials",
       // A recovery or --verify-only is no drill: it pushes no drill metrics, sends no check-in.
       reportAs: (config) => config.recover || config.verifyOnly ? undefined : PUSH_JOBS.drill,
       run: async (config, ctx) => {
-        if (
-          recoveryPlan(
-            config.recover,
-            config.restoreDatabases,
-            config.restoreRename,
-            config.verifyOnly,
-          )
-        ) {
-          const report = await runRecovery(config, ctx);
-          ctx.log.info("done", "recovery OK", {
-            databases: Object.values(report.databases),
-            tables: report.restored.tables,
-            rows: report.restored.rows,
-            duration_ms: report.duration_ms,
-          });
+        const plan = recoveryPlan(
+          config.recover,
+          config.restoreDatabases,
+          config.restoreRename,
+          config.verifyOnly,
+        );
+        if (plan) {
+          await runRecovery(config, plan, ctx);
           return [];
         }
-        const report = await runDrill(config, ctx);
-        ctx.log.info("done", config.verifyOnly ? "verify OK" : "drill OK", {
-          key: report.backup.key,
-          rows: report.restored.rows,
-          duration_ms: Object.values(report.phases_ms).reduce((a, b) => a + b, 0),
-        });
-        return drillSamples(drillFigures(report));
+        if (config.verifyOnly) {
+          await runVerifyOnly(config, ctx);
+          return [];
+        }
+        return drillSamples(drillFigures(await runDrill(config, ctx)));
       },
     },
     args,

@@ -432,11 +432,51 @@ export type BackupConfig = SettingsOf<typeof BACKUP_SETTINGS>;
 /** Drill settings, parsed. */
 export type DrillConfig = SettingsOf<typeof DRILL_SETTINGS>;
 
+/** What every program's settings hold: the bucket, how to reach it, and whom to tell. */
+export type ProgramSettings = SettingsOf<typeof S3 & typeof COMMON & typeof NOTIFY>;
+
+/**
+ * A program's settings table with its parsed type: what the program runner needs to parse,
+ * describe and scrub a program's settings without knowing its table.
+ */
+export interface ProgramSettingsTable<C> {
+  /** Parses flags and environment: help, version, or the settings. */
+  parse(
+    args: readonly string[],
+    env: Readonly<Record<string, string | undefined>>,
+  ): ParsedCommand<C>;
+  /** The resolved settings for the `start` line, secrets redacted. */
+  describe(config: C): Record<string, unknown>;
+  /** The values of the secret settings that are set, for the log to scrub. */
+  secrets(config: C): string[];
+  /** The `--help` text. */
+  help(program: string, summary: string): string;
+}
+
+/**
+ * Binds a settings table to its parsed type.
+ *
+ * @example
+ * ```ts
+ * const settings = settingsTable(BACKUP_SETTINGS); // ProgramSettingsTable<BackupConfig>
+ * ```
+ */
+export function settingsTable<T extends SettingsTable>(
+  table: T,
+): ProgramSettingsTable<SettingsOf<T>> {
+  return {
+    parse: (args, env) => parseSettings(table, args, env),
+    describe: (config) => describeSettings(table, config),
+    secrets: (config) => secretValues(table, config),
+    help: (program, summary) => helpText(program, summary, table),
+  };
+}
+
 /** What the command line asked for besides settings. */
-export type ParsedCommand<T extends SettingsTable> =
+export type ParsedCommand<C> =
   | { readonly kind: "help" }
   | { readonly kind: "version" }
-  | { readonly kind: "run"; readonly config: SettingsOf<T> };
+  | { readonly kind: "run"; readonly config: C };
 
 /**
  * Reads a table's settings from flags and environment, checks them all, and throws one
@@ -454,7 +494,7 @@ export function parseSettings<T extends SettingsTable>(
   args: readonly string[],
   env: Readonly<Record<string, string | undefined>>,
   readSecretFile: (path: string) => string = (path) => Deno.readTextFileSync(path),
-): ParsedCommand<T> {
+): ParsedCommand<SettingsOf<T>> {
   const options: Record<string, { type: "string" | "boolean"; short?: string }> = {
     help: { type: "boolean", short: "h" },
     version: { type: "boolean" },

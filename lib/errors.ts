@@ -12,6 +12,24 @@ export const EXIT_FAILED = 1;
 /** Exit code for a run refused because of bad settings. */
 export const EXIT_CONFIG = 2;
 
+/** The hint of a failure nobody foresaw: what to do is to report it. */
+export const BUG_HINT = "this is a bug in backup-toolbox; keep this log and report it";
+
+/**
+ * A short reason from any error: the first line of its message (a connection or query error
+ * from npm:postgres, an S3 error), or the value itself as text.
+ *
+ * @example
+ * ```ts
+ * reasonOf(new Error('password authentication failed for user "x"\nDETAIL: ...'));
+ * // 'password authentication failed for user "x"'
+ * ```
+ */
+export function reasonOf(err: unknown): string {
+  if (err instanceof Error) return err.message.split("\n")[0] ?? err.name;
+  return String(err);
+}
+
 /** A failure the person on call can act on: what failed, then what to do. */
 export class ToolboxError extends Error {
   /** One imperative sentence that names a setting, a command or a secret. */

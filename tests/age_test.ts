@@ -5,7 +5,7 @@
  * stored. Step names read like RUNBOOK.md "Encryption at rest".
  */
 import assert from "node:assert/strict";
-import type { DrillReport } from "../lib/drill_steps.ts";
+import type { DrillReport } from "../lib/drill/report.ts";
 import { parseManifest } from "../lib/bucket/manifest.ts";
 import {
   bucketContents,

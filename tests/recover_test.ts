@@ -7,7 +7,7 @@
  * words.
  */
 import assert from "node:assert/strict";
-import type { RecoveryReport } from "../lib/recover/steps.ts";
+import type { RecoveryReport } from "../lib/recover/report.ts";
 import { lookupUser } from "./harness/process.ts";
 import { type PgServer, startPostgres } from "./harness/postgres.ts";
 import {

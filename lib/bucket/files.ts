@@ -9,11 +9,10 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { BackupKeys } from "./keys.ts";
 import { parseSha256Line } from "../checksum.ts";
-import { BackupUnreadableError, ChecksumMismatchError, SmokeError } from "../errors.ts";
+import { BackupUnreadableError, ChecksumMismatchError, reasonOf, SmokeError } from "../errors.ts";
 import type { Log } from "../log.ts";
 import { type Manifest, parseManifest } from "./manifest.ts";
-import { reasonOf } from "../pg/client.ts";
-import type { S3Store } from "../s3/store.ts";
+import type { ObjectStore } from "../s3/object_store.ts";
 
 /** How many times, a second apart, files a same-day backup may be rewriting are read again. */
 export const REREADS = 5;
@@ -23,7 +22,7 @@ const OLDER_HINT =
 
 /** The files beside one backup's data object. */
 export class BackupFiles {
-  readonly #store: S3Store;
+  readonly #store: ObjectStore;
   readonly #keys: BackupKeys;
   readonly #sha256Key: string;
   readonly #pinned: boolean;
@@ -36,7 +35,7 @@ export class BackupFiles {
    * @param sha256Key a `.sha256` the operator named (BACKUP_SHA256_KEY); it is never re-read
    * @param log where warnings go
    */
-  constructor(store: S3Store, keys: BackupKeys, sha256Key: string | undefined, log: Log) {
+  constructor(store: ObjectStore, keys: BackupKeys, sha256Key: string | undefined, log: Log) {
     this.#store = store;
     this.#keys = keys;
     this.#sha256Key = sha256Key ?? keys.sha256;

@@ -11,7 +11,7 @@
  * @module
  */
 import { DATA_FILES, FILES, withSlash } from "./keys.ts";
-import type { ObjectEntry, S3Store } from "../s3/store.ts";
+import type { ObjectEntry, ObjectStore } from "../s3/object_store.ts";
 
 /** A complete backup found in the bucket. */
 export interface FoundBackup {
@@ -41,7 +41,7 @@ export interface FindOptions {
  * @returns the backup, or undefined when there is none
  */
 export async function findNewestBackup(
-  store: S3Store,
+  store: ObjectStore,
   prefix: string,
   options: FindOptions = {},
 ): Promise<FoundBackup | undefined> {

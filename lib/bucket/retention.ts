@@ -6,7 +6,7 @@
  */
 import { DATA_FILES, dayOfKey, FILES, tempRoot, withSlash } from "./keys.ts";
 import type { Log } from "../log.ts";
-import type { S3Store } from "../s3/store.ts";
+import type { ObjectStore } from "../s3/object_store.ts";
 import { StoreError, ToolboxError } from "../errors.ts";
 
 /** The lifecycle rule id backup-toolbox sets. */
@@ -25,7 +25,7 @@ export function ruleId(prefix: string): string {
  *   server refused to say)
  */
 export async function checkLifecycle(
-  store: S3Store,
+  store: ObjectStore,
   prefix: string,
   days: number,
   apply: boolean,
@@ -91,7 +91,7 @@ export async function checkLifecycle(
  * @returns how many objects and uploads were removed
  */
 export async function removeStaleLeftovers(
-  store: S3Store,
+  store: ObjectStore,
   prefix: string,
   maxAgeHours: number,
   now: Date,
@@ -109,7 +109,7 @@ export async function removeStaleLeftovers(
 }
 
 async function removeStale(
-  store: S3Store,
+  store: ObjectStore,
   prefix: string,
   maxAgeHours: number,
   now: Date,
@@ -146,7 +146,10 @@ export interface BackupFolder {
 }
 
 /** Lists every backup folder under the prefix, oldest first. */
-export async function listBackupFolders(store: S3Store, prefix: string): Promise<BackupFolder[]> {
+export async function listBackupFolders(
+  store: ObjectStore,
+  prefix: string,
+): Promise<BackupFolder[]> {
   const byDir = new Map<
     string,
     { keys: string[]; names: Set<string>; last: number; day: string }
@@ -179,7 +182,7 @@ export async function listBackupFolders(store: S3Store, prefix: string): Promise
  * @returns the folders deleted (or that would be, with `dryRun`)
  */
 export async function prune(
-  store: S3Store,
+  store: ObjectStore,
   prefix: string,
   days: number,
   now: Date,

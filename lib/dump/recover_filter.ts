@@ -205,13 +205,13 @@ export class RecoveryFilter {
     return this.#parser.counts();
   }
 
-  /** Value digests of the chosen databases, under their names on the target. */
+  /** Value digests of the chosen databases, under their names in the dump. */
   values(): DumpValues {
     const all = this.#parser.values();
     const out: DumpValues = {};
-    for (const [name, target] of this.#options.databases) {
+    for (const name of this.#options.databases.keys()) {
       const v = all[name];
-      if (v !== undefined) out[target] = v;
+      if (v !== undefined) out[name] = v;
     }
     return out;
   }

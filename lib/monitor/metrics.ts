@@ -6,8 +6,6 @@
  *
  * @module
  */
-import type { DrillReport } from "../drill_steps.ts";
-
 /** One gauge sample: a metric name, its labels and its value. */
 export interface Sample {
   readonly name: MetricName;
@@ -80,18 +78,6 @@ export function backupSamples(figures: BackupFigures): Sample[] {
     { name: "backup_toolbox_tables", value: figures.tables },
     { name: "backup_toolbox_tables_shrunk", value: figures.tablesShrunk ?? NaN },
   ];
-}
-
-/**
- * What a drill report says for the metrics: the restore phase (download, sha256, zstd, psql) is
- * the recovery time; rows count as verified only when the deep check against the manifest ran.
- */
-export function drillFigures(report: DrillReport): DrillFigures {
-  return {
-    restoreSeconds: (report.phases_ms.restore ?? 0) / 1000,
-    backupAgeSeconds: Math.round(report.backup.age_hours * 3600),
-    verifiedRows: report.deep_check ? report.restored.rows : 0,
-  };
 }
 
 /** The samples of a successful drill (besides the outcome's). */

@@ -46,16 +46,28 @@ export async function withDatabase<T>(
 
 /** The server's `server_version_num` (e.g. 180004). */
 export async function serverVersionNum(conn: PgConnection): Promise<number> {
-  return await withDatabase(conn, "postgres", async (sql) => {
-    const [row] = await sql<{ v: string }[]>`SELECT current_setting('server_version_num') AS v`;
-    return Number(row?.v);
-  });
+  return (await serverVersion(conn)).num;
 }
 
-/** A short reason from a connection or query error, e.g. `password authentication failed ...`. */
-export function reasonOf(err: unknown): string {
-  if (err instanceof Error) return err.message.split("\n")[0] ?? err.name;
-  return String(err);
+/** A server's version as it reports it. */
+export interface ServerVersion {
+  /** `server_version`, e.g. `18.4` or `15.18 (Debian 15.18-0+deb12u1)`. */
+  readonly text: string;
+  /** `server_version_num`, e.g. 180004. */
+  readonly num: number;
+  /** The major version, e.g. 18. */
+  readonly major: number;
+}
+
+/** The server's version. */
+export async function serverVersion(conn: PgConnection): Promise<ServerVersion> {
+  return await withDatabase(conn, "postgres", async (sql) => {
+    const [row] = await sql<{ text: string; num: string }[]>`
+      SELECT current_setting('server_version') AS text,
+             current_setting('server_version_num') AS num`;
+    const num = Number(row?.num);
+    return { text: row?.text ?? "", num, major: Math.floor(num / 10000) };
+  });
 }
 
 /**

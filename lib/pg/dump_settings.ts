@@ -15,7 +15,8 @@
  *
  * @module
  */
-import { reasonOf, withDatabase } from "./client.ts";
+import { reasonOf } from "../errors.ts";
+import { withDatabase } from "./client.ts";
 import type { PgConnection } from "./tools.ts";
 
 /** What one dumping session saw: setting name → value (`SHOW` form). */

@@ -6,7 +6,8 @@
  * @module
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import { reasonOf, withDatabase } from "../pg/client.ts";
+import { reasonOf } from "../errors.ts";
+import { withDatabase } from "../pg/client.ts";
 import { quoteIdent } from "../pg/ident.ts";
 import type { PgConnection } from "../pg/tools.ts";
 

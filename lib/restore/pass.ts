@@ -14,8 +14,8 @@ import { PipelineError } from "../errors.ts";
 import type { Log } from "../log.ts";
 import { type ChildSpec, type PartFailure, Pipeline, relay } from "../pipeline.ts";
 import { zstdDecompressSpec } from "../pg/tools.ts";
-import { openDownload } from "../s3/download.ts";
-import type { S3Store } from "../s3/store.ts";
+import { reportProgress } from "../progress.ts";
+import type { ObjectStore } from "../s3/object_store.ts";
 
 /** Where the SQL goes. */
 export interface Sink {
@@ -28,7 +28,7 @@ export interface Sink {
 
 /** What a pass needs. */
 export interface PassOptions {
-  readonly store: S3Store;
+  readonly store: ObjectStore;
   /** The data object. */
   readonly key: string;
   readonly log: Log;
@@ -94,7 +94,7 @@ export async function restorePass(options: PassOptions): Promise<PassResult> {
     options.recipients,
     options.childEnv,
   );
-  const download = await openDownload(store, key, log);
+  const download = await store.read(key);
   const run = new Pipeline(options.signal, { stopOnFailure: false });
   const sum = new ChecksumStream();
   const age = decryption
@@ -116,13 +116,12 @@ export async function restorePass(options: PassOptions): Promise<PassResult> {
     feed(download.stream.pipeThrough(sum), (age ?? zstd).stdin!, run.signal),
     { critical: true },
   );
-  const progress = setInterval(() => {
-    log.info("restore", "progress", { downloaded_bytes: sum.bytes, object_bytes: download.size });
-  }, options.progressSeconds * 1000);
-  try {
+  {
+    using _progress = reportProgress(log, "restore", options.progressSeconds, () => ({
+      downloaded_bytes: sum.bytes,
+      object_bytes: download.size,
+    }));
     await run.settle();
-  } finally {
-    clearInterval(progress);
   }
   // Only a stop or a download that failed first ends the pass here; the rest is the caller's.
   if (options.signal.aborted) run.throwIfFailed();

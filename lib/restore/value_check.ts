@@ -17,7 +17,8 @@ import {
   settingStatements,
   SOURCE_SETTINGS,
 } from "../pg/dump_settings.ts";
-import { listDatabases, reasonOf, type Sql, withDatabase } from "../pg/client.ts";
+import { reasonOf } from "../errors.ts";
+import { listDatabases, type Sql, withDatabase } from "../pg/client.ts";
 import { quoteIdent, splitQualifiedName } from "../pg/ident.ts";
 import type { PgConnection } from "../pg/tools.ts";
 

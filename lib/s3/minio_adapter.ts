@@ -10,6 +10,13 @@ import { Buffer } from "node:buffer";
 import http from "node:http";
 import https from "node:https";
 import type { Attempt } from "./attempt.ts";
+import type {
+  IncompleteUpload,
+  ObjectEntry,
+  ObjectStat,
+  RetentionRule,
+  UploadedPart,
+} from "./object_store.ts";
 
 /** How to reach the bucket. */
 export interface StoreOptions {
@@ -21,43 +28,6 @@ export interface StoreOptions {
   readonly secretKey: string;
   /** The Kubernetes Secret that holds the keys, named in hints. @default "postgres-backup-s3-credentials" */
   readonly credentialsSecret?: string;
-}
-
-/** An object in a listing. */
-export interface ObjectEntry {
-  readonly key: string;
-  readonly size: number;
-  readonly lastModified: Date;
-}
-
-/** An object's metadata. */
-export interface ObjectStat {
-  readonly size: number;
-  readonly etag: string;
-  readonly lastModified: Date;
-  /** User metadata (`x-amz-meta-*`), lowercase names without the prefix. */
-  readonly metadata: Record<string, string>;
-}
-
-/** A multipart upload that was started and never completed or aborted. */
-export interface IncompleteUpload {
-  readonly key: string;
-  readonly uploadId: string;
-  readonly initiated: Date;
-}
-
-/** One part of a multipart upload, as CompleteMultipartUpload wants it. */
-export interface UploadedPart {
-  readonly part: number;
-  readonly etag: string;
-}
-
-/** One lifecycle rule, as far as backup-toolbox cares. */
-export interface RetentionRule {
-  readonly id: string;
-  readonly prefix: string;
-  readonly expireDays: number | undefined;
-  readonly abortIncompleteDays: number | undefined;
 }
 
 /** An open GET: the body and what its headers say. */

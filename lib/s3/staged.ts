@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { S3Store } from "./store.ts";
+import type { ObjectStore } from "./object_store.ts";
 
 /** A run's staged objects and open uploads. */
 export class Staged {
@@ -24,7 +24,7 @@ export class Staged {
    * @param tempDir the run's staging folder
    * @returns what could not be removed (object keys, keys of open uploads) and the first error
    */
-  async cleanUp(store: S3Store, tempDir: string): Promise<Leftovers> {
+  async cleanUp(store: ObjectStore, tempDir: string): Promise<Leftovers> {
     const cleanup = store.forCleanup();
     const uploads = new Map(this.uploads);
     const objects = new Set(this.objects);

@@ -12,26 +12,20 @@ import { StoreError } from "../errors.ts";
 import type { Log } from "../log.ts";
 import type { Attempt } from "./attempt.ts";
 import { explain, isNotFound } from "./failure.ts";
-import {
-  type IncompleteUpload,
-  MinioAdapter,
-  type ObjectEntry,
-  type ObjectStat,
-  readRetentionRule,
-  type RetentionRule,
-  type StoreOptions,
-  type UploadedPart,
-} from "./minio_adapter.ts";
-import { RequestFailedError, type RequestName, type RetryPolicy, withRetries } from "./retry.ts";
-
-export type {
+import { type Download, openDownload } from "./download.ts";
+import { MinioAdapter, readRetentionRule, type StoreOptions } from "./minio_adapter.ts";
+import type {
   IncompleteUpload,
   ObjectEntry,
   ObjectStat,
+  ObjectStore,
   RetentionRule,
-  StoreOptions,
+  Segment,
   UploadedPart,
-};
+} from "./object_store.ts";
+import { RequestFailedError, type RequestName, type RetryPolicy, withRetries } from "./retry.ts";
+
+export type { StoreOptions };
 
 /** What every request of a store shares: how hard to try, when to stop, where to log. */
 export interface StoreContext {
@@ -55,8 +49,8 @@ export const CLEANUP_BOUNDS = {
 /** Deletes sent at once. */
 const DELETE_CONCURRENCY = 4;
 
-/** A bucket on an S3 server, reached through the retry layer. */
-export class S3Store {
+/** A bucket on an S3 server, reached through the retry layer: the {@linkcode ObjectStore}. */
+export class S3Store implements ObjectStore {
   readonly bucket: string;
   readonly endpoint: string;
   readonly #adapter: MinioAdapter;
@@ -219,6 +213,14 @@ export class S3Store {
     }
   }
 
+  /**
+   * Opens an object for reading: a download that resumes where a broken or silent GET stopped,
+   * pinned to the object's ETag (see download.ts).
+   */
+  read(key: string): Promise<Download> {
+    return openDownload(this, key, this.#ctx.log);
+  }
+
   /** Writes a small object in one request (atomic on S3; a retry rewrites the same bytes). */
   async putSmall(key: string, body: string | Uint8Array, contentType: string): Promise<void> {
     const bytes = typeof body === "string" ? new TextEncoder().encode(body) : body;
@@ -349,7 +351,7 @@ export class S3Store {
    */
   async compose(
     target: string,
-    segments: readonly { key: string; bytes: number }[],
+    segments: readonly Segment[],
     metadata: Record<string, string>,
     contentType: string,
   ): Promise<ObjectStat> {

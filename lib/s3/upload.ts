@@ -7,7 +7,7 @@
  * @module
  */
 import type { Staged } from "./staged.ts";
-import type { S3Store, UploadedPart } from "./store.ts";
+import type { ObjectStore, Segment, UploadedPart } from "./object_store.ts";
 
 /** S3's limits, named once. */
 export const S3_LIMITS = {
@@ -40,7 +40,7 @@ export interface UploadOptions {
 /** What a streamed upload stored. */
 export interface UploadResult {
   /** The staged segment keys, in order. */
-  readonly segments: readonly { key: string; bytes: number }[];
+  readonly segments: readonly Segment[];
   /** Total bytes stored. */
   readonly bytes: number;
 }
@@ -66,7 +66,7 @@ interface OpenSegment {
  * @throws {StoreError} when a request fails for good; the signal's reason when stopped
  */
 export async function uploadSegments(
-  store: S3Store,
+  store: ObjectStore,
   keyBase: string,
   source: ReadableStream<Uint8Array>,
   staged: Staged,
@@ -83,7 +83,7 @@ export async function uploadSegments(
     : store.withSignal(stop.signal);
   const concurrency = options.concurrency ?? 3;
   const contentType = options.contentType ?? "application/octet-stream";
-  const segments: { key: string; bytes: number }[] = [];
+  const segments: Segment[] = [];
   const inflight = new Set<Promise<void>>();
   let open: OpenSegment | undefined;
   let uploaded = 0;

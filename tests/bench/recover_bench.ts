@@ -13,7 +13,7 @@
  */
 
 import { parseArgs } from "node:util";
-import type { RecoveryReport } from "../../lib/recover/steps.ts";
+import type { RecoveryReport } from "../../lib/recover/report.ts";
 import { startPostgres } from "../harness/postgres.ts";
 import { runEntrypoint, type RunResult } from "../harness/run.ts";
 import { startStack } from "../harness/stack.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { isLoopbackHost } from "./drill_steps.ts";
+import { isLoopbackHost } from "./guard.ts";
 
 Deno.test("isLoopbackHost() accepts loopback addresses and localhost", () => {
   for (

@@ -1,23 +1,18 @@
 /**
- * What both entrypoints share: settings, logging, signals, the bucket, and turning any error
- * into one operator line and an exit code, in one place.
+ * What both entrypoints share: settings, logging, signals, the bucket, the clock, and turning
+ * any error into one operator line and an exit code, in one place. It knows no program's steps:
+ * each program hands it its work and the figures to push.
  *
  * @module
  */
-import {
-  describeSettings,
-  helpText,
-  parseSettings,
-  secretValues,
-  type SettingsOf,
-  type SettingsTable,
-} from "./config.ts";
-import { ConfigError, EXIT_FAILED, EXIT_OK, ToolboxError } from "./errors.ts";
+import type { ProgramSettings, ProgramSettingsTable } from "./config.ts";
+import { BUG_HINT, ConfigError, EXIT_FAILED, EXIT_OK, ToolboxError } from "./errors.ts";
 import { normalizePrefix } from "./bucket/keys.ts";
 import { createLog, type Log, writeStderr } from "./log.ts";
 import type { Sample } from "./monitor/metrics.ts";
 import { type RunReport, startReport } from "./monitor/run_report.ts";
 import { baseEnv } from "./pipeline.ts";
+import type { ObjectStore } from "./s3/object_store.ts";
 import { retryPolicy } from "./s3/retry.ts";
 import { S3Store } from "./s3/store.ts";
 import { abortOnSignals } from "./signals.ts";
@@ -47,7 +42,7 @@ export function reportFailure(log: Log, err: unknown, startedAt: number): number
   }
   const message = err instanceof Error ? err.message : String(err);
   log.error("failed", `unexpected error: ${message}`, {
-    hint: "this is a bug in backup-toolbox; keep this log and report it",
+    hint: BUG_HINT,
     error: err instanceof Error ? err.name : typeof err,
     stack: err instanceof Error
       ? err.stack?.split("\n").slice(1, 6).map((l) => l.trim())
@@ -57,54 +52,38 @@ export function reportFailure(log: Log, err: unknown, startedAt: number): number
   return EXIT_FAILED;
 }
 
-/** A program: its settings table and the work it does with them. */
-export interface Program<T extends SettingsTable> {
+/** A program: its settings and the work it does with them. */
+export interface Program<C extends ProgramSettings> {
   /** Binary name, e.g. `backup`. */
   readonly name: string;
   /** What `--help` says it does. */
   readonly summary: string;
-  readonly settings: T;
+  readonly settings: ProgramSettingsTable<C>;
   /** The Kubernetes Secret that holds its S3 keys, named in hints. */
   readonly credentialsSecret: string;
   /**
    * The Pushgateway job and check-in a run reports as (its CronJob's name), or undefined for a
-   * run that reports nothing (the backup's --prune-only).
+   * run that reports nothing (the backup's --prune-only, a recovery).
    */
-  reportAs(config: SettingsOf<T>): string | undefined;
+  reportAs(config: C): string | undefined;
   /**
    * The work; resolves with the figures to push when it succeeded. Throws a ToolboxError for
    * anything the operator must act on.
    */
-  run(config: SettingsOf<T>, ctx: ProgramContext): Promise<readonly Sample[]>;
+  run(config: C, ctx: ProgramContext): Promise<readonly Sample[]>;
 }
 
 /** What a program's work gets besides its settings. */
 export interface ProgramContext {
   readonly log: Log;
-  readonly store: S3Store;
+  readonly store: ObjectStore;
   /** Aborted on SIGTERM/SIGINT. */
   readonly signal: AbortSignal;
   /** The environment children start from. */
   readonly childEnv: Record<string, string>;
+  /** The clock: every date a run records or compares comes from here. */
+  readonly now: () => Date;
 }
-
-/** Settings every program has: where the bucket is and how to sign. */
-type WithStore = {
-  s3Endpoint: string;
-  s3Region: string;
-  s3Bucket: string;
-  accessKeyId: string;
-  secretAccessKey: string;
-  s3TimeoutSeconds: number;
-  s3Retries: number;
-};
-
-/** Settings every program has for telling someone about a run. */
-type WithNotify = {
-  s3Prefix: string;
-  pushgatewayUrl: string | undefined;
-  healthcheckUrl: string | undefined;
-};
 
 /**
  * Runs a program: parse settings (help/version), log the start with secrets redacted, send the
@@ -113,8 +92,8 @@ type WithNotify = {
  *
  * @returns the exit code
  */
-export async function runProgram<T extends SettingsTable>(
-  program: Program<T>,
+export async function runProgram<C extends ProgramSettings>(
+  program: Program<C>,
   args: readonly string[],
   env: Readonly<Record<string, string>>,
 ): Promise<number> {
@@ -126,9 +105,9 @@ export async function runProgram<T extends SettingsTable>(
   });
   let report: RunReport | undefined;
   try {
-    const parsed = parseSettings(program.settings, args, env);
+    const parsed = program.settings.parse(args, env);
     if (parsed.kind === "help") {
-      console.log(helpText(program.name, program.summary, program.settings));
+      console.log(program.settings.help(program.name, program.summary));
       return EXIT_OK;
     }
     if (parsed.kind === "version") {
@@ -136,34 +115,32 @@ export async function runProgram<T extends SettingsTable>(
       return EXIT_OK;
     }
     const config = parsed.config;
-    log.addSecrets(secretValues(program.settings, config));
+    log.addSecrets(program.settings.secrets(config));
     log.info("start", `${program.name} started`, {
       version: VERSION,
-      settings: describeSettings(program.settings, config),
+      settings: program.settings.describe(config),
     });
     const job = program.reportAs(config);
     if (job !== undefined) {
-      const notify = config as unknown as WithNotify;
       report = await startReport({
         job,
-        labels: { prefix: normalizePrefix(notify.s3Prefix) },
-        pushgatewayUrl: notify.pushgatewayUrl,
-        healthcheckUrl: notify.healthcheckUrl,
+        labels: { prefix: normalizePrefix(config.s3Prefix) },
+        pushgatewayUrl: config.pushgatewayUrl,
+        healthcheckUrl: config.healthcheckUrl,
         log,
         startedAt,
       });
     }
-    const s3 = config as unknown as WithStore;
     using signals = abortOnSignals();
     const store = new S3Store({
-      endpoint: s3.s3Endpoint,
-      region: s3.s3Region,
-      bucket: s3.s3Bucket,
-      accessKey: s3.accessKeyId,
-      secretKey: s3.secretAccessKey,
+      endpoint: config.s3Endpoint,
+      region: config.s3Region,
+      bucket: config.s3Bucket,
+      accessKey: config.accessKeyId,
+      secretKey: config.secretAccessKey,
       credentialsSecret: program.credentialsSecret,
     }, {
-      policy: retryPolicy(s3.s3Retries, s3.s3TimeoutSeconds),
+      policy: retryPolicy(config.s3Retries, config.s3TimeoutSeconds),
       signal: signals.signal,
       log,
     });
@@ -172,6 +149,7 @@ export async function runProgram<T extends SettingsTable>(
       store,
       signal: signals.signal,
       childEnv: baseEnv(env),
+      now: () => new Date(),
     });
     await report?.succeeded(samples);
     return EXIT_OK;

@@ -11,9 +11,7 @@ import type { DumpCounts } from "../dump/stream.ts";
 import { findNewestBackup } from "../bucket/find.ts";
 import type { Log } from "../log.ts";
 import { parseManifest } from "../bucket/manifest.ts";
-
-/** The bucket, as the backup search reads it. */
-type Store = Parameters<typeof findNewestBackup>[0];
+import type { ObjectStore } from "../s3/object_store.ts";
 
 /** What the tripwire compares: the new backup's folder and counts, under a prefix. */
 export interface TripwireInput {
@@ -37,7 +35,7 @@ const SHRANK_HINT =
  *   comparison could not run
  */
 export async function runTripwire(
-  store: Store,
+  store: ObjectStore,
   input: TripwireInput,
   log: Log,
 ): Promise<number | undefined> {

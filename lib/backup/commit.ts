@@ -1,0 +1,113 @@
+/**
+ * The backup's commit: the staged data reaches its final key by server-side copy, then the
+ * `.sha256`, then `manifest.json` last, whose presence marks the backup complete. A final key
+ * only ever holds a whole object; a SIGTERM once the data is uploaded lets the commit finish
+ * within the Job's grace period.
+ *
+ * @module
+ */
+import { type BackupKeys, fileNameOf } from "../bucket/keys.ts";
+import { type Manifest, MANIFEST_FORMAT } from "../bucket/manifest.ts";
+import { sha256Line } from "../checksum.ts";
+import type { ObjectStore } from "../s3/object_store.ts";
+import type { Staged } from "../s3/staged.ts";
+import type { Log } from "../log.ts";
+import type { SessionSettings } from "../pg/dump_settings.ts";
+import { VERSION } from "../version.ts";
+import { DATA_TYPE, type Streamed } from "./stream.ts";
+import type { SourceVersions } from "./preflight.ts";
+
+/** What the manifest records besides the stream's own figures. */
+export interface ManifestInput {
+  readonly keys: BackupKeys;
+  readonly versions: SourceVersions;
+  readonly startedAt: Date;
+  readonly finishedAt: Date;
+  readonly streamed: Streamed;
+  readonly settings: Record<string, SessionSettings>;
+  /** age recipients; empty for a plain backup. */
+  readonly recipients: readonly string[];
+}
+
+/** The manifest of a streamed backup. */
+export function backupManifest(input: ManifestInput): Manifest {
+  const { streamed, recipients } = input;
+  return {
+    format: MANIFEST_FORMAT,
+    tool: { name: "backup-toolbox", version: VERSION },
+    server_version: input.versions.server,
+    pg_dumpall_version: input.versions.pgDumpall,
+    started_at: input.startedAt.toISOString(),
+    finished_at: input.finishedAt.toISOString(),
+    key: input.keys.data,
+    compressed_bytes: streamed.compressedBytes,
+    dump_bytes: streamed.dumpBytes,
+    sha256: streamed.sha256,
+    databases: streamed.counts,
+    dump_settings: input.settings,
+    ...(recipients.length > 0
+      ? { encryption: { method: "age" as const, recipients: [...recipients] } }
+      : {}),
+  };
+}
+
+/** Where a run writes: its final keys, and its own staging folder with what it staged there. */
+export interface Staging {
+  readonly keys: BackupKeys;
+  /** `<prefix>/.tmp/<run>/` */
+  readonly tempDir: string;
+  readonly staged: Staged;
+}
+
+/**
+ * Writes the backup's final keys: the data object (joined from the staged segments), its
+ * `.sha256` and then `manifest.json`. The small objects are staged beside the data first, so
+ * each final key is written by a copy that either happens whole or not at all.
+ *
+ * @param store the bucket; its signal should outlive a SIGTERM by the commit's grace
+ * @param staging the final keys, and the staging folder (what is staged is recorded there)
+ * @throws {StoreError} when a copy cannot be confirmed; nothing then marks the backup complete
+ */
+export async function commitBackup(
+  store: ObjectStore,
+  log: Log,
+  staging: Staging,
+  streamed: Streamed,
+  manifest: Manifest,
+): Promise<void> {
+  const { keys, tempDir, staged } = staging;
+  const encrypted = manifest.encryption !== undefined;
+  const small = [
+    {
+      key: keys.sha256,
+      body: sha256Line(streamed.sha256, fileNameOf(keys.data)),
+      type: "text/plain",
+    },
+    {
+      key: keys.manifest,
+      body: JSON.stringify(manifest, null, 2) + "\n",
+      type: "application/json",
+    },
+  ].map((o) => ({ ...o, temp: tempDir + o.key.slice(keys.dir.length) }));
+  // Stage the small objects while the data is copied; then the .sha256, and manifest.json last.
+  await Promise.all([
+    store.compose(
+      keys.data,
+      streamed.segments,
+      { sha256: streamed.sha256, "dump-bytes": String(streamed.dumpBytes) },
+      encrypted ? DATA_TYPE.encrypted : DATA_TYPE.plain,
+    ),
+    ...small.map(async (o) => {
+      staged.objects.add(o.temp);
+      await store.putSmall(o.temp, o.body, o.type);
+    }),
+  ]);
+  log.info("commit", "data object written", { key: keys.data, bytes: streamed.compressedBytes });
+  for (const o of small) {
+    await store.copy(o.temp, o.key, {}, o.type, new TextEncoder().encode(o.body).length);
+  }
+  log.info("commit", "sha256 and manifest written", {
+    sha256_key: keys.sha256,
+    manifest_key: keys.manifest,
+  });
+}
