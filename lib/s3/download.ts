@@ -9,13 +9,12 @@
  *
  * @module
  */
-import { setTimeout as sleep } from "node:timers/promises";
 import { StoreError } from "../errors.ts";
 import type { Log } from "../log.ts";
-import { Attempt, timeoutError } from "./attempt.ts";
+import { type Attempt, timeoutError } from "./attempt.ts";
 import { classify, type Failure } from "./failure.ts";
 import type { GetResponse } from "./minio_adapter.ts";
-import { backoffDelay, mayRetry } from "./retry.ts";
+import { FailureRun, RequestFailedError, withRetries } from "./retry.ts";
 import type { S3Store } from "./store.ts";
 
 /** An object being read. */
@@ -31,6 +30,10 @@ export interface Download {
   /** How many times the download resumed. */
   resumes(): number;
 }
+
+/** What the hint of a download that kept failing says. */
+const KEEPS_FAILING_HINT =
+  "check the S3 server and the network path to it (NetworkPolicy, MinIO's logs), then run the drill again; raise S3_TIMEOUT_SECONDS or S3_RETRIES for a slow or flaky link";
 
 /**
  * Opens an object for reading with resumes.
@@ -57,10 +60,10 @@ export async function openDownload(store: S3Store, key: string, log: Log): Promi
   let iterator = response.body[Symbol.asyncIterator]();
   let offset = 0;
   let resumes = 0;
-  let failuresWithoutProgress = 0;
-  let failingSince = 0;
+  // Failures without progress: bytes flowing again start a new run.
+  const run = new FailureRun();
   const where = `s3://${store.bucket}/${key}`;
-  // The tries' own abort listeners end with send(); this one lasts as long as the stream.
+  // The tries' own abort listeners end with their try; this one lasts as long as the stream.
   const onAbort = () => attempt.destroy(signal.reason);
   signal.addEventListener("abort", onAbort, { once: true });
   const finish = () => {
@@ -68,13 +71,23 @@ export async function openDownload(store: S3Store, key: string, log: Log): Promi
     attempt.close();
   };
 
-  const fail = (failure: Failure, err: unknown): never => {
-    const elapsed = ((performance.now() - failingSince) / 1000).toFixed(1);
-    throw new StoreError(
-      `download ${where} failed after ${offset} of ${size} bytes and ${failuresWithoutProgress} attempts over ${elapsed} s at ${store.endpoint}: ${failure.cause}`,
-      "check the S3 server and the network path to it (NetworkPolicy, MinIO's logs), then run the drill again; raise S3_TIMEOUT_SECONDS or S3_RETRIES for a slow or flaky link",
+  /** The operator's line for a download the retry loop gave up on. */
+  const failed = (err: RequestFailedError): StoreError => {
+    const { failure } = err;
+    if (failure.code === "PreconditionFailed" || failure.status === 412) {
+      return new StoreError(
+        `download ${where} failed: the object was replaced while it was read (its ETag is no longer ${etag}; ${offset} of ${size} bytes read)`,
+        "a new object was written under this key during the drill; run the drill again",
+        "ObjectChanged",
+        { cause: err.cause },
+      );
+    }
+    const elapsed = (err.elapsedMs / 1000).toFixed(1);
+    return new StoreError(
+      `download ${where} failed after ${offset} of ${size} bytes and ${err.attempts} attempts over ${elapsed} s at ${store.endpoint}: ${failure.cause}`,
+      KEEPS_FAILING_HINT,
       failure.code,
-      { cause: err },
+      { cause: err.cause },
     );
   };
 
@@ -95,57 +108,47 @@ export async function openDownload(store: S3Store, key: string, log: Log): Promi
     }
   };
 
-  /** Opens the rest of the object from `offset`, pinned to the ETag. */
-  const resume = async (cause: Failure, err: unknown): Promise<void> => {
-    for (;;) {
-      if (failuresWithoutProgress === 0) failingSince = performance.now();
-      failuresWithoutProgress++;
-      const delayMs = backoffDelay(failuresWithoutProgress, policy, Math.random());
-      const failingFor = performance.now() - failingSince;
-      if (!cause.transient || !mayRetry(policy, failuresWithoutProgress, failingFor, delayMs)) {
-        fail(cause, err);
-      }
-      log.warn("s3", "download broke off; resuming", {
-        request: "get object",
-        key,
-        offset_bytes: offset,
-        object_bytes: size,
-        attempt: `${failuresWithoutProgress + 1}/${policy.retries + 1}`,
-        cause: cause.cause,
-        delay_ms: delayMs,
-      });
-      await sleep(delayMs, undefined, { signal }).catch(() => {
-        throw signal.reason;
-      });
-      attempt.close();
-      attempt.destroy(new Error("replaced by a resumed request"));
-      attempt = new Attempt(policy.idleMs, signal);
-      try {
-        response = await store.adapter.get(attempt, key, offset, etag);
-        if (response.start !== offset) {
-          throw new Error(`the server answered from byte ${response.start}, not ${offset}`);
-        }
-        attempt.stopIdleTimer();
-        iterator = response.body[Symbol.asyncIterator]();
-        resumes++;
-        log.info("s3", "download resumed", { key, offset_bytes: offset, object_bytes: size });
-        return;
-      } catch (e) {
-        if (signal.aborted) throw signal.reason;
-        await attempt.errorDetails();
-        const failure = classify(e, attempt);
-        if (failure.code === "PreconditionFailed" || failure.status === 412) {
-          throw new StoreError(
-            `download ${where} failed: the object was replaced while it was read (its ETag is no longer ${etag}; ${offset} of ${size} bytes read)`,
-            "a new object was written under this key during the drill; run the drill again",
-            "ObjectChanged",
-            { cause: e },
-          );
-        }
-        cause = failure;
-        err = e;
-      }
+  // A try answered from the wrong byte; destroyed once the retry loop has classified its error
+  // (destroying it sooner would make it look like a response cut short, which is retried).
+  let misplaced: Attempt | undefined;
+
+  /** One try at the rest of the object from `offset`, pinned to the ETag. */
+  const openRest = async (next: Attempt): Promise<GetResponse> => {
+    const rest = await store.adapter.get(next, key, offset, etag);
+    if (rest.start !== offset) {
+      misplaced = next;
+      throw new Error(`the server answered from byte ${rest.start}, not ${offset}`);
     }
+    next.stopIdleTimer();
+    return rest;
+  };
+
+  /** Resumes after the current response broke off, through the retry loop. */
+  const resume = async (failure: Failure, error: unknown): Promise<void> => {
+    attempt.destroy(new Error("replaced by a resumed request"));
+    const fields = { offset_bytes: offset, object_bytes: size };
+    try {
+      ({ response, attempt } = await withRetries(
+        { request: "get object", key },
+        policy,
+        signal,
+        log,
+        async (next) => ({ response: await openRest(next), attempt: next }),
+        {
+          run,
+          failed: { failure, error },
+          retryLine: { msg: "download broke off; resuming", fields },
+          successLine: { msg: "download resumed", fields: { key, ...fields } },
+        },
+      ));
+    } catch (err) {
+      throw err instanceof RequestFailedError ? failed(err) : err;
+    } finally {
+      misplaced?.destroy(new Error("answered from the wrong byte"));
+      misplaced = undefined;
+    }
+    iterator = response.body[Symbol.asyncIterator]();
+    resumes++;
   };
 
   const stream = new ReadableStream<Uint8Array>({
@@ -183,7 +186,7 @@ export async function openDownload(store: S3Store, key: string, log: Log): Promi
           return;
         }
         offset += chunk.byteLength;
-        failuresWithoutProgress = 0;
+        run.reset();
         controller.enqueue(chunk);
         return;
       }
