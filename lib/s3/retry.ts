@@ -150,13 +150,17 @@ export class FailureRun {
 
 /** A failure, classified, and what was thrown. */
 export interface FailedTry {
+  /** What went wrong, classified (transient or not, the cause in plain words). */
   readonly failure: Failure;
+  /** What was thrown; the cause of a RequestFailedError. */
   readonly error: unknown;
 }
 
 /** A log line's message and fields. */
 export interface LogLine {
+  /** The words operators and tests grep for. */
   readonly msg: string;
+  /** The line's fields, in order. */
   readonly fields: Record<string, unknown>;
 }
 
