@@ -1,80 +1,153 @@
 /**
- * A resumable download. When the GET of an object breaks off or goes silent, it continues from
- * the next byte with a `Range` request pinned to the same object by `If-Match` on its ETag, so
- * the reader sees one unbroken stream and the log says where it resumed. An object replaced in
- * the meantime fails with one clear line instead of mixing two versions.
+ * A resumable download of an object, or of a range of its bytes. When the GET breaks off or goes
+ * silent, it continues from the next byte with a `Range` request pinned to the same object by
+ * `If-Match` on its ETag, through the retry loop of retry.ts, so the reader sees one unbroken
+ * stream and the log says where it resumed. An object replaced in the meantime fails with one
+ * clear line instead of mixing two versions.
  *
  * The idle timeout watches the server only while the reader is asking for bytes: a reader that
  * pauses (psql building an index) is not a silent server.
  *
  * @module
  */
-import { setTimeout as sleep } from "node:timers/promises";
 import { StoreError } from "../errors.ts";
 import type { Log } from "../log.ts";
-import { Attempt, timeoutError } from "./attempt.ts";
+import { type Attempt, timeoutError } from "./attempt.ts";
 import { classify, type Failure } from "./failure.ts";
 import type { GetResponse } from "./minio_adapter.ts";
-import { backoffDelay, mayRetry } from "./retry.ts";
+import { FailureRun, RequestFailedError, withRetries } from "./retry.ts";
 import type { S3Store } from "./store.ts";
 
-/** An object being read. */
+/** Bytes of an object by offset: from `start` up to, not including, `end`. */
+export interface ByteRange {
+  /** The offset of the first byte. */
+  readonly start: number;
+  /** The offset after the last byte. */
+  readonly end: number;
+}
+
+/** An object (or a range of it) being read. */
 export interface Download {
-  /** The object's bytes, from the first to the last, whatever broke on the way. */
+  /** The bytes asked for, from the first to the last, whatever broke on the way. */
   readonly stream: ReadableStream<Uint8Array>;
-  /** The object's size. */
+  /** How many bytes the stream yields: the object's size, or `end − start` for a range. */
   readonly size: number;
-  /** The object's ETag; every resumed request is pinned to it. */
+  /** The object's ETag; every resumed request is pinned to it. Empty for an empty range. */
   readonly etag: string;
-  /** The object's user metadata, from the first response. */
+  /** The object's user metadata, from the first response. Empty for an empty range. */
   readonly metadata: Record<string, string>;
   /** How many times the download resumed. */
   resumes(): number;
 }
 
+/** What the hint of a download that kept failing says. */
+const KEEPS_FAILING_HINT =
+  "check the S3 server and the network path to it (NetworkPolicy, MinIO's logs), then run the drill again; raise S3_TIMEOUT_SECONDS or S3_RETRIES for a slow or flaky link";
+
 /**
- * Opens an object for reading with resumes.
+ * Opens an object, or a range of its bytes, for reading with resumes.
  *
  * @param store the bucket (its policy, signal and log apply)
  * @param key the object
  * @param log where resume lines go
+ * @param range only these bytes: the first GET sends `Range: bytes=start-(end−1)` and expects
+ *   206, resumes continue from `start` + the bytes read; an empty range sends no request
  * @returns the stream and what the first response said
- * @throws {StoreError} when the object cannot be opened (code `NoSuchKey` when it does not exist)
+ * @throws {RangeError} when `range` is not whole numbers with 0 ≤ start ≤ end
+ * @throws {StoreError} when the object cannot be opened (code `NoSuchKey` when it does not
+ *   exist, `InvalidRange` when the range ends past the object)
+ * @example
+ * ```ts
+ * const section = await openDownload(store, key, log, { start: 1024, end: 4096 });
+ * section.size; // 3072
+ * for await (const chunk of section.stream) consume(chunk);
+ * ```
  */
-export async function openDownload(store: S3Store, key: string, log: Log): Promise<Download> {
+export async function openDownload(
+  store: S3Store,
+  key: string,
+  log: Log,
+  range?: ByteRange,
+): Promise<Download> {
+  if (range !== undefined) {
+    checkRange(range);
+    if (range.start === range.end) return emptyDownload();
+  }
   const policy = store.policy;
   const signal = store.signal;
-  const first = await store.send("get object", key, async (attempt) => {
-    const response = await store.adapter.get(attempt, key, 0);
-    // Keep the try's connection alive past send(): its idle timer now belongs to the reader.
-    attempt.stopIdleTimer();
-    return { response, attempt };
-  });
-  const { etag, metadata } = first.response;
-  const size = first.response.length;
+  const start = range?.start ?? 0;
+  const end = range?.end;
+  const where = `s3://${store.bucket}/${key}` +
+    (range ? ` bytes ${range.start}-${range.end - 1}` : "");
+
+  // A try answered from the wrong byte; destroyed once the retry loop has classified its error
+  // (destroying it sooner would make it look like a response cut short, which is retried).
+  let misplaced: Attempt | undefined;
+  const dropMisplaced = () => {
+    misplaced?.destroy(new Error("answered from the wrong byte"));
+    misplaced = undefined;
+  };
+
+  /** One try at the bytes from `from` (to `end`), pinned to the ETag `pin` when given. */
+  const open = async (next: Attempt, from: number, pin?: string) => {
+    const opened = await store.adapter.get(next, key, from, { end, etag: pin });
+    if (opened.start !== from) {
+      misplaced = next;
+      throw new Error(`the server answered from byte ${opened.start}, not ${from}`);
+    }
+    // Keep the try's connection alive past the retry loop: its idle timer now belongs to the
+    // reader.
+    next.stopIdleTimer();
+    return { response: opened, attempt: next };
+  };
+
+  const first = await store.send("get object", key, (a) => open(a, start)).finally(dropMisplaced);
+  const { etag, metadata, total } = first.response;
+  if (end !== undefined && total < end) {
+    const err = new StoreError(
+      `download ${where} failed: the object has only ${total} bytes`,
+      "ask only for bytes within the object: check the range against the backup's index, and whether a new object was written under this key",
+      "InvalidRange",
+    );
+    first.attempt.destroy(err);
+    throw err;
+  }
+  const size = end === undefined ? first.response.length : end - start;
   let response: GetResponse = first.response;
   let attempt: Attempt = first.attempt;
   let iterator = response.body[Symbol.asyncIterator]();
-  let offset = 0;
+  let read = 0;
   let resumes = 0;
-  let failuresWithoutProgress = 0;
-  let failingSince = 0;
-  const where = `s3://${store.bucket}/${key}`;
-  // The tries' own abort listeners end with send(); this one lasts as long as the stream.
+  // Failures without progress: bytes flowing again start a new run.
+  const run = new FailureRun();
+  // The tries' own abort listeners end with their try; this one lasts as long as the stream.
   const onAbort = () => attempt.destroy(signal.reason);
   signal.addEventListener("abort", onAbort, { once: true });
   const finish = () => {
     signal.removeEventListener("abort", onAbort);
     attempt.close();
   };
+  /** Bytes read of bytes asked for, in the failure lines. */
+  const progress = () =>
+    range ? `${read} of the range's ${size} bytes` : `${read} of ${size} bytes`;
 
-  const fail = (failure: Failure, err: unknown): never => {
-    const elapsed = ((performance.now() - failingSince) / 1000).toFixed(1);
-    throw new StoreError(
-      `download ${where} failed after ${offset} of ${size} bytes and ${failuresWithoutProgress} attempts over ${elapsed} s at ${store.endpoint}: ${failure.cause}`,
-      "check the S3 server and the network path to it (NetworkPolicy, MinIO's logs), then run the drill again; raise S3_TIMEOUT_SECONDS or S3_RETRIES for a slow or flaky link",
+  /** The operator's line for a download the retry loop gave up on. */
+  const failed = (err: RequestFailedError): StoreError => {
+    const { failure } = err;
+    if (failure.code === "PreconditionFailed" || failure.status === 412) {
+      return new StoreError(
+        `download ${where} failed: the object was replaced while it was read (its ETag is no longer ${etag}; ${progress()} read)`,
+        "a new object was written under this key during the drill; run the drill again",
+        "ObjectChanged",
+        { cause: err.cause },
+      );
+    }
+    const elapsed = (err.elapsedMs / 1000).toFixed(1);
+    return new StoreError(
+      `download ${where} failed after ${progress()} and ${err.attempts} attempts over ${elapsed} s at ${store.endpoint}: ${failure.cause}`,
+      KEEPS_FAILING_HINT,
       failure.code,
-      { cause: err },
+      { cause: err.cause },
     );
   };
 
@@ -95,57 +168,32 @@ export async function openDownload(store: S3Store, key: string, log: Log): Promi
     }
   };
 
-  /** Opens the rest of the object from `offset`, pinned to the ETag. */
-  const resume = async (cause: Failure, err: unknown): Promise<void> => {
-    for (;;) {
-      if (failuresWithoutProgress === 0) failingSince = performance.now();
-      failuresWithoutProgress++;
-      const delayMs = backoffDelay(failuresWithoutProgress, policy, Math.random());
-      const failingFor = performance.now() - failingSince;
-      if (!cause.transient || !mayRetry(policy, failuresWithoutProgress, failingFor, delayMs)) {
-        fail(cause, err);
-      }
-      log.warn("s3", "download broke off; resuming", {
-        request: "get object",
-        key,
-        offset_bytes: offset,
-        object_bytes: size,
-        attempt: `${failuresWithoutProgress + 1}/${policy.retries + 1}`,
-        cause: cause.cause,
-        delay_ms: delayMs,
-      });
-      await sleep(delayMs, undefined, { signal }).catch(() => {
-        throw signal.reason;
-      });
-      attempt.close();
-      attempt.destroy(new Error("replaced by a resumed request"));
-      attempt = new Attempt(policy.idleMs, signal);
-      try {
-        response = await store.adapter.get(attempt, key, offset, etag);
-        if (response.start !== offset) {
-          throw new Error(`the server answered from byte ${response.start}, not ${offset}`);
-        }
-        attempt.stopIdleTimer();
-        iterator = response.body[Symbol.asyncIterator]();
-        resumes++;
-        log.info("s3", "download resumed", { key, offset_bytes: offset, object_bytes: size });
-        return;
-      } catch (e) {
-        if (signal.aborted) throw signal.reason;
-        await attempt.errorDetails();
-        const failure = classify(e, attempt);
-        if (failure.code === "PreconditionFailed" || failure.status === 412) {
-          throw new StoreError(
-            `download ${where} failed: the object was replaced while it was read (its ETag is no longer ${etag}; ${offset} of ${size} bytes read)`,
-            "a new object was written under this key during the drill; run the drill again",
-            "ObjectChanged",
-            { cause: e },
-          );
-        }
-        cause = failure;
-        err = e;
-      }
+  /** Resumes after the current response broke off, through the retry loop. */
+  const resume = async (failure: Failure, error: unknown): Promise<void> => {
+    attempt.destroy(new Error("replaced by a resumed request"));
+    const from = start + read;
+    const fields = { offset_bytes: from, object_bytes: total };
+    try {
+      ({ response, attempt } = await withRetries(
+        { request: "get object", key },
+        policy,
+        signal,
+        log,
+        (next) => open(next, from, etag),
+        {
+          run,
+          failed: { failure, error },
+          retryLine: { msg: "download broke off; resuming", fields },
+          successLine: { msg: "download resumed", fields: { key, ...fields } },
+        },
+      ));
+    } catch (err) {
+      throw err instanceof RequestFailedError ? failed(err) : err;
+    } finally {
+      dropMisplaced();
     }
+    iterator = response.body[Symbol.asyncIterator]();
+    resumes++;
   };
 
   const stream = new ReadableStream<Uint8Array>({
@@ -168,7 +216,7 @@ export async function openDownload(store: S3Store, key: string, log: Log): Promi
           continue;
         }
         if (chunk === undefined) {
-          if (offset < size) {
+          if (read < size) {
             const err = Object.assign(new Error("aborted"), { code: "ResponseCutShort" });
             try {
               await resume(classify(err, { fault: "cut-short" }), err);
@@ -182,8 +230,8 @@ export async function openDownload(store: S3Store, key: string, log: Log): Promi
           controller.close();
           return;
         }
-        offset += chunk.byteLength;
-        failuresWithoutProgress = 0;
+        read += chunk.byteLength;
+        run.reset();
         controller.enqueue(chunk);
         return;
       }
@@ -195,4 +243,24 @@ export async function openDownload(store: S3Store, key: string, log: Log): Promi
   }, { highWaterMark: 0 });
 
   return { stream, size, etag, metadata, resumes: () => resumes };
+}
+
+/** Throws unless the range is whole numbers with 0 ≤ start ≤ end. */
+function checkRange({ start, end }: ByteRange): void {
+  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end < start) {
+    throw new RangeError(
+      `cannot read bytes ${start} to ${end}: expected whole numbers with 0 <= start <= end`,
+    );
+  }
+}
+
+/** The download of an empty range: no request, no bytes. */
+function emptyDownload(): Download {
+  return {
+    stream: new ReadableStream<Uint8Array>({ start: (controller) => controller.close() }),
+    size: 0,
+    etag: "",
+    metadata: {},
+    resumes: () => 0,
+  };
 }

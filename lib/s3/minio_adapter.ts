@@ -34,14 +34,24 @@ export interface StoreOptions {
 export interface GetResponse {
   /** The body; destroying the try's connections ends it with an error. */
   readonly body: http.IncomingMessage;
-  /** Bytes in this response (the rest of the object from the requested offset). */
+  /** Bytes in this response (from the requested offset to the object's end or the range's). */
   readonly length: number;
+  /** The object's size: from Content-Range (`/total`) for a 206, Content-Length for a 200. */
+  readonly total: number;
   /** The object's ETag (without quotes). */
   readonly etag: string;
   /** User metadata of the object. */
   readonly metadata: Record<string, string>;
   /** Where this response starts in the object (from Content-Range; 0 for a whole object). */
   readonly start: number;
+}
+
+/** What a GET asks for besides its offset. */
+export interface GetOptions {
+  /** Read up to this offset (exclusive) instead of to the object's end. */
+  readonly end?: number | undefined;
+  /** Read only this version of the object (If-Match on its ETag, without quotes). */
+  readonly etag?: string | undefined;
 }
 
 /** One page of a listing. */
@@ -146,26 +156,38 @@ export class MinioAdapter {
   }
 
   /**
-   * GetObject from `offset`, pinned to `etag` when given (If-Match), so a resumed download
-   * never mixes two versions of an object.
+   * GetObject from `offset` (to `end`, exclusive, when given), pinned to `etag` when given
+   * (If-Match), so a resumed download never mixes two versions of an object. A request with a
+   * `Range` expects 206 Partial Content; one without, 200.
    */
-  async get(attempt: Attempt, key: string, offset: number, etag?: string): Promise<GetResponse> {
+  async get(
+    attempt: Attempt,
+    key: string,
+    offset: number,
+    options: GetOptions = {},
+  ): Promise<GetResponse> {
+    const { end, etag } = options;
     const headers: Record<string, string> = {};
-    if (offset > 0) headers.range = `bytes=${offset}-`;
+    if (end !== undefined) headers.range = `bytes=${offset}-${end - 1}`;
+    else if (offset > 0) headers.range = `bytes=${offset}-`;
     if (etag) headers["if-match"] = `"${etag}"`;
+    const expected = headers.range === undefined ? [200] : [206];
     const body = await this.#client(attempt).makeRequestAsync(
       { method: "GET", bucketName: this.bucket, objectName: key, headers },
       "",
-      offset > 0 ? [206] : [200],
+      expected,
     );
     const h = body.headers;
-    const range = /^bytes (\d+)-\d+\/\d+$/.exec(String(h["content-range"] ?? ""));
+    const length = Number(h["content-length"] ?? NaN);
+    const range = /^bytes (\d+)-\d+\/(\d+|\*)$/.exec(String(h["content-range"] ?? ""));
     return {
       body,
-      length: Number(h["content-length"] ?? NaN),
+      length,
       etag: String(h.etag ?? "").replace(/^"|"$/g, ""),
       metadata: userMetadata(h),
       start: range ? Number(range[1]) : 0,
+      // `*` (a size the server does not know) gives NaN.
+      total: range ? Number(range[2]) : length,
     };
   }
 

@@ -7,6 +7,8 @@
  * could end more than the outage bound after its first failure: a refused connection gets every
  * retry (they are quick), a silent server only as many idle timeouts as fit, so a dead or silent
  * S3 ends a run in bounded time (about 30 s refused, about 2 minutes silent, with the defaults).
+ * A download that broke off resumes through the same loop (download.ts), counting its failures
+ * until bytes flow again.
  *
  * @module
  */
@@ -104,6 +106,88 @@ export class RequestFailedError extends Error {
 }
 
 /**
+ * Failures in a row without progress, and when the first of them happened: what attempt numbers,
+ * backoffs and the outage bound count. The tries of one request share one; a download keeps one
+ * across its resumes and starts it over when bytes flow again.
+ *
+ * @example
+ * ```ts
+ * const run = new FailureRun();
+ * run.add(performance.now());
+ * run.failures; // 1
+ * run.reset(); // bytes flowed again
+ * ```
+ */
+export class FailureRun {
+  #failures = 0;
+  #since = 0;
+
+  /** Failures since the last progress. */
+  get failures(): number {
+    return this.#failures;
+  }
+
+  /** When the first of them happened (`performance.now()` time); meaningless without failures. */
+  get since(): number {
+    return this.#since;
+  }
+
+  /**
+   * Counts a failure.
+   *
+   * @param now when it happened (`performance.now()` time)
+   */
+  add(now: number): void {
+    if (this.#failures === 0) this.#since = now;
+    this.#failures++;
+  }
+
+  /** Progress was made: the next failure starts a new run. */
+  reset(): void {
+    this.#failures = 0;
+  }
+}
+
+/** A failure, classified, and what was thrown. */
+export interface FailedTry {
+  /** What went wrong, classified (transient or not, the cause in plain words). */
+  readonly failure: Failure;
+  /** What was thrown; the cause of a RequestFailedError. */
+  readonly error: unknown;
+}
+
+/** A log line's message and fields. */
+export interface LogLine {
+  /** The words operators and tests grep for. */
+  readonly msg: string;
+  /** The line's fields, in order. */
+  readonly fields: Record<string, unknown>;
+}
+
+/** How {@linkcode withRetries} counts and words a request's tries; every field is optional. */
+export interface RetryOptions {
+  /** The failures this request continues (a download's, across its resumes). @default a new run */
+  readonly run?: FailureRun;
+  /**
+   * A failure that happened before the first try (a download's stream that broke off). It is
+   * counted and decided on like a failed try, so the first try is a retry, and with a new
+   * `run` the outage is timed from it.
+   */
+  readonly failed?: FailedTry;
+  /**
+   * The warn line before each retry: its message, and fields that go after `request` and `key`
+   * and before `attempt`, `cause` and `delay_ms`.
+   * @default {msg: "S3 request failed; retrying", fields: {}}
+   */
+  readonly retryLine?: LogLine;
+  /**
+   * The info line when a try succeeds after a failure, with all its fields.
+   * @default {msg: "S3 request succeeded after retries", fields: {request, key, retries}}
+   */
+  readonly successLine?: LogLine;
+}
+
+/**
  * Runs a request, trying again on transient failures.
  *
  * @param name the request and key, for the log
@@ -111,8 +195,21 @@ export class RequestFailedError extends Error {
  * @param signal stops the request and any backoff at once (rejects with its reason)
  * @param log where retry lines go
  * @param send one try; it must send its requests through `attempt`'s transport
+ * @param options a failure before the first try, a run of failures to continue, log lines
  * @returns what `send` returned
- * @throws {RequestFailedError} when the failure is not transient or the tries are over
+ * @throws {RequestFailedError} when the failure is not transient or the tries are over; its
+ *   `attempts` are the run's failures and its `elapsedMs` run from the first try (from the
+ *   run's first failure when `options.failed` is given) to the last failure
+ * @example
+ * ```ts
+ * const stat = await withRetries(
+ *   { request: "stat object", key },
+ *   retryPolicy(5, 60),
+ *   signal,
+ *   log,
+ *   (attempt) => adapter.stat(attempt, key),
+ * );
+ * ```
  */
 export async function withRetries<T>(
   name: RequestName,
@@ -120,43 +217,57 @@ export async function withRetries<T>(
   signal: AbortSignal,
   log: Log,
   send: (attempt: Attempt) => Promise<T>,
+  options: RetryOptions = {},
 ): Promise<T> {
   const started = performance.now();
-  let firstFailure = 0;
-  const total = policy.retries + 1;
-  for (let tryNumber = 1;; tryNumber++) {
+  const run = options.run ?? new FailureRun();
+  let retries = 0;
+
+  /** Counts a failure, then gives up (throws) or logs the retry and waits out its backoff. */
+  const backOff = async ({ failure, error }: FailedTry): Promise<void> => {
+    const now = performance.now();
+    run.add(now);
+    const delayMs = backoffDelay(run.failures, policy, Math.random());
+    if (!failure.transient || !mayRetry(policy, run.failures, now - run.since, delayMs)) {
+      const from = options.failed ? run.since : started;
+      throw new RequestFailedError(failure, run.failures, Math.round(now - from), error);
+    }
+    log.warn("s3", options.retryLine?.msg ?? "S3 request failed; retrying", {
+      request: name.request,
+      key: name.key,
+      ...options.retryLine?.fields,
+      attempt: `${run.failures + 1}/${policy.retries + 1}`,
+      cause: failure.cause,
+      delay_ms: delayMs,
+    });
+    await sleep(delayMs, undefined, { signal }).catch(() => {
+      throw signal.reason;
+    });
+    retries++;
+  };
+
+  if (options.failed) {
+    signal.throwIfAborted();
+    await backOff(options.failed);
+  }
+  for (;;) {
     signal.throwIfAborted();
     const attempt = new Attempt(policy.idleMs, signal);
     try {
       const result = await send(attempt);
-      if (tryNumber > 1) {
-        log.info("s3", "S3 request succeeded after retries", {
-          request: name.request,
-          key: name.key,
-          retries: tryNumber - 1,
-        });
+      if (retries > 0) {
+        const line = options.successLine ?? {
+          msg: "S3 request succeeded after retries",
+          fields: { request: name.request, key: name.key, retries },
+        };
+        log.info("s3", line.msg, line.fields);
       }
       return result;
     } catch (err) {
       if (signal.aborted) throw signal.reason;
       await attempt.errorDetails();
-      const failure = classify(err, attempt);
-      const now = performance.now();
-      if (tryNumber === 1) firstFailure = now;
-      const delayMs = backoffDelay(tryNumber, policy, Math.random());
-      if (!failure.transient || !mayRetry(policy, tryNumber, now - firstFailure, delayMs)) {
-        throw new RequestFailedError(failure, tryNumber, Math.round(now - started), err);
-      }
-      log.warn("s3", "S3 request failed; retrying", {
-        request: name.request,
-        key: name.key,
-        attempt: `${tryNumber + 1}/${total}`,
-        cause: failure.cause,
-        delay_ms: delayMs,
-      });
-      await sleep(delayMs, undefined, { signal }).catch(() => {
-        throw signal.reason;
-      });
+      // The failed try's connections stay in its hands (and its abort) through the backoff.
+      await backOff({ failure: classify(err, attempt), error: err });
     } finally {
       attempt.close();
     }

@@ -1,8 +1,11 @@
 import assert from "node:assert/strict";
 import { createLog } from "../log.ts";
 import type { Attempt } from "./attempt.ts";
+import { classify } from "./failure.ts";
 import {
   backoffDelay,
+  type FailedTry,
+  FailureRun,
   mayRetry,
   OUTAGE_BOUND_MS,
   RequestFailedError,
@@ -105,4 +108,188 @@ Deno.test("withRetries() stops a backoff at once when its signal aborts", async 
   );
   await assert.rejects(run, /stopped/);
   assert.ok(performance.now() - started < 1_000);
+});
+
+/** A log that keeps its lines, parsed. */
+function recordingLog() {
+  const lines: Record<string, unknown>[] = [];
+  return { lines, log: createLog("test", { write: (l) => lines.push(JSON.parse(l)) }) };
+}
+
+/** The fields a line carries after the fixed ones, in order. */
+function fieldsOf(line: Record<string, unknown> | undefined): [string, unknown][] {
+  const { ts: _, level: _l, program: _p, step: _s, msg: _m, ...fields } = line ?? {};
+  return Object.entries(fields);
+}
+
+/** A download's stream that broke off: what the download hands to withRetries. */
+function brokeOff(): FailedTry {
+  const error = Object.assign(new Error("aborted"), { code: "ECONNRESET" });
+  return { failure: classify(error, { fault: "cut-short" }), error };
+}
+
+const resumeLines = {
+  retryLine: { msg: "download broke off; resuming", fields: { offset_bytes: 7, object_bytes: 9 } },
+  successLine: {
+    msg: "download resumed",
+    fields: { key: "k", offset_bytes: 7, object_bytes: 9 },
+  },
+};
+
+Deno.test("withRetries() counts a failure before the first try: the first try is attempt 2", async () => {
+  const { lines, log } = recordingLog();
+  const policy = { ...retryPolicy(5, 1), baseDelayMs: 1, maxDelayMs: 1 };
+  const run = new FailureRun();
+  let tries = 0;
+  const result = await withRetries(
+    { request: "get object", key: "k" },
+    policy,
+    new AbortController().signal,
+    log,
+    () => Promise.resolve(++tries),
+    { run, failed: brokeOff(), ...resumeLines },
+  );
+  assert.equal(result, 1);
+  assert.equal(run.failures, 1, "the failure before the first try is the run's first");
+  assert.deepEqual(lines.map((l) => [l.level, l.step, l.msg]), [
+    ["warn", "s3", "download broke off; resuming"],
+    ["info", "s3", "download resumed"],
+  ]);
+  assert.deepEqual(fieldsOf(lines[0]), [
+    ["request", "get object"],
+    ["key", "k"],
+    ["offset_bytes", 7],
+    ["object_bytes", 9],
+    ["attempt", "2/6"],
+    ["cause", "response cut short (ResponseCutShort)"],
+    ["delay_ms", lines[0]?.delay_ms],
+  ]);
+  assert.ok(Number(lines[0]?.delay_ms) <= 1);
+  assert.deepEqual(fieldsOf(lines[1]), [["key", "k"], ["offset_bytes", 7], ["object_bytes", 9]]);
+});
+
+Deno.test("withRetries() continues a run: attempts count on from its failures", async () => {
+  const { lines, log } = recordingLog();
+  const policy = { ...retryPolicy(5, 1), baseDelayMs: 1, maxDelayMs: 1 };
+  const run = new FailureRun();
+  run.add(performance.now());
+  run.add(performance.now());
+  let tries = 0;
+  await withRetries(
+    { request: "get object", key: "k" },
+    policy,
+    new AbortController().signal,
+    log,
+    () => ++tries < 2 ? Promise.reject(brokeOff().error) : Promise.resolve(),
+    { run, failed: brokeOff(), ...resumeLines },
+  );
+  assert.deepEqual(lines.map((l) => [l.msg, l.attempt]), [
+    ["download broke off; resuming", "4/6"],
+    ["download broke off; resuming", "5/6"],
+    ["download resumed", undefined],
+  ]);
+  run.reset();
+  assert.equal(run.failures, 0, "bytes flowed: the next failure starts a new run");
+});
+
+Deno.test("withRetries() gives up when the retries of a run are used up, without a try", async () => {
+  const { lines, log } = recordingLog();
+  const run = new FailureRun();
+  for (let i = 0; i < 5; i++) run.add(performance.now());
+  let tries = 0;
+  await assert.rejects(
+    withRetries(
+      { request: "get object", key: "k" },
+      retryPolicy(5, 1),
+      new AbortController().signal,
+      log,
+      () => Promise.resolve(++tries),
+      { run, failed: brokeOff(), ...resumeLines },
+    ),
+    (err: unknown) =>
+      err instanceof RequestFailedError && err.attempts === 6 &&
+      err.failure.code === "ResponseCutShort",
+  );
+  assert.equal(tries, 0);
+  assert.deepEqual(lines, []);
+});
+
+Deno.test("withRetries() bounds an outage from the first failure of the run it continues", async () => {
+  const log = createLog("test", { write: () => {} });
+  // 1 s idle timeout, 120 s bound: a run that began 119.5 s ago has no room for another try.
+  const run = new FailureRun();
+  run.add(performance.now() - 119_500);
+  let tries = 0;
+  const failed = brokeOff();
+  await assert.rejects(
+    withRetries(
+      { request: "get object", key: "k" },
+      retryPolicy(5, 1),
+      new AbortController().signal,
+      log,
+      () => Promise.resolve(++tries),
+      { run, failed, ...resumeLines },
+    ),
+    (err: unknown) =>
+      err instanceof RequestFailedError && err.attempts === 2 && err.cause === failed.error &&
+      err.elapsedMs >= 119_500 && err.elapsedMs < 125_000,
+  );
+  assert.equal(tries, 0);
+});
+
+Deno.test("withRetries() stops at once on a failure before the first try that retrying cannot fix", async () => {
+  const { lines, log } = recordingLog();
+  const error = Object.assign(new Error("x"), { code: "SignatureDoesNotMatch" });
+  let tries = 0;
+  await assert.rejects(
+    withRetries(
+      { request: "get object", key: "k" },
+      retryPolicy(5, 1),
+      new AbortController().signal,
+      log,
+      () => Promise.resolve(++tries),
+      { failed: { failure: classify(error, { status: 403 }), error }, ...resumeLines },
+    ),
+    (err: unknown) =>
+      err instanceof RequestFailedError && err.attempts === 1 &&
+      err.failure.code === "SignatureDoesNotMatch" && err.cause === error,
+  );
+  assert.equal(tries, 0);
+  assert.deepEqual(lines, []);
+});
+
+Deno.test("withRetries() ends a resume's backoff at once with the signal's reason", async () => {
+  const log = createLog("test", { write: () => {} });
+  const controller = new AbortController();
+  const policy = { ...retryPolicy(5, 1), baseDelayMs: 60_000, maxDelayMs: 60_000 };
+  const stopped = new Error("stopped by SIGTERM");
+  let tries = 0;
+  const started = performance.now();
+  const timer = setTimeout(() => controller.abort(stopped), 10);
+  await assert.rejects(
+    withRetries(
+      { request: "get object", key: "k" },
+      policy,
+      controller.signal,
+      log,
+      () => Promise.resolve(++tries),
+      { failed: brokeOff(), ...resumeLines },
+    ),
+    (err: unknown) => err === stopped,
+  );
+  clearTimeout(timer);
+  assert.equal(tries, 0);
+  assert.ok(performance.now() - started < 1_000);
+  // A signal that has already fired stops it before any backoff.
+  await assert.rejects(
+    withRetries(
+      { request: "get object", key: "k" },
+      policy,
+      controller.signal,
+      log,
+      () => Promise.resolve(++tries),
+      { failed: brokeOff(), ...resumeLines },
+    ),
+    (err: unknown) => err === stopped,
+  );
 });
