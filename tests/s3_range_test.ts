@@ -16,7 +16,8 @@
 import assert from "node:assert/strict";
 import { StoreError } from "../lib/errors.ts";
 import { createLog } from "../lib/log.ts";
-import { type ByteRange, openDownload } from "../lib/s3/download.ts";
+import { openDownload } from "../lib/s3/download.ts";
+import type { ByteRange } from "../lib/s3/object_store.ts";
 import { retryPolicy } from "../lib/s3/retry.ts";
 import { S3Store } from "../lib/s3/store.ts";
 import { type FaultRelay, type RequestHead, startFaultRelay } from "./harness/fault_relay.ts";

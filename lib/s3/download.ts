@@ -14,30 +14,19 @@ import { StoreError } from "../errors.ts";
 import type { Log } from "../log.ts";
 import { type Attempt, timeoutError } from "./attempt.ts";
 import { classify, type Failure } from "./failure.ts";
-import type { GetResponse } from "./minio_adapter.ts";
-import { FailureRun, RequestFailedError, withRetries } from "./retry.ts";
-import type { S3Store } from "./store.ts";
+import type { GetResponse, MinioAdapter } from "./minio_adapter.ts";
+import type { ByteRange, Download } from "./object_store.ts";
+import { FailureRun, RequestFailedError, type RetryPolicy, withRetries } from "./retry.ts";
 
-/** Bytes of an object by offset: from `start` up to, not including, `end`. */
-export interface ByteRange {
-  /** The offset of the first byte. */
-  readonly start: number;
-  /** The offset after the last byte. */
-  readonly end: number;
-}
-
-/** An object (or a range of it) being read. */
-export interface Download {
-  /** The bytes asked for, from the first to the last, whatever broke on the way. */
-  readonly stream: ReadableStream<Uint8Array>;
-  /** How many bytes the stream yields: the object's size, or `end − start` for a range. */
-  readonly size: number;
-  /** The object's ETag; every resumed request is pinned to it. Empty for an empty range. */
-  readonly etag: string;
-  /** The object's user metadata, from the first response. Empty for an empty range. */
-  readonly metadata: Record<string, string>;
-  /** How many times the download resumed. */
-  resumes(): number;
+/** What a download sends its requests through: the store's retry layer and adapter. */
+export interface DownloadSource {
+  readonly bucket: string;
+  readonly endpoint: string;
+  readonly policy: RetryPolicy;
+  readonly signal: AbortSignal;
+  readonly adapter: Pick<MinioAdapter, "get">;
+  /** One request through the retry layer (see S3Store.send). */
+  send<T>(request: string, key: string, fn: (attempt: Attempt) => Promise<T>): Promise<T>;
 }
 
 /** What the hint of a download that kept failing says. */
@@ -64,7 +53,7 @@ const KEEPS_FAILING_HINT =
  * ```
  */
 export async function openDownload(
-  store: S3Store,
+  store: DownloadSource,
   key: string,
   log: Log,
   range?: ByteRange,

@@ -9,10 +9,6 @@
  *
  * @module
  */
-import type { Download } from "./download.ts";
-
-export type { Download };
-
 /** An object in a listing. */
 export interface ObjectEntry {
   readonly key: string;
@@ -50,6 +46,28 @@ export interface RetentionRule {
   readonly abortIncompleteDays: number | undefined;
 }
 
+/** Bytes of an object by offset: from `start` up to, not including, `end`. */
+export interface ByteRange {
+  /** The offset of the first byte. */
+  readonly start: number;
+  /** The offset after the last byte. */
+  readonly end: number;
+}
+
+/** An object (or a range of it) being read. */
+export interface Download {
+  /** The bytes asked for, from the first to the last, whatever broke on the way. */
+  readonly stream: ReadableStream<Uint8Array>;
+  /** How many bytes the stream yields: the object's size, or `end − start` for a range. */
+  readonly size: number;
+  /** The object's ETag; every resumed request is pinned to it. Empty for an empty range. */
+  readonly etag: string;
+  /** The object's user metadata, from the first response. Empty for an empty range. */
+  readonly metadata: Record<string, string>;
+  /** How many times the download resumed. */
+  resumes(): number;
+}
+
 /** A staged piece of a data object, joined into the final key by server-side copy. */
 export interface Segment {
   readonly key: string;
@@ -79,8 +97,11 @@ export interface ObjectStore {
   stat(key: string): Promise<ObjectStat | undefined>;
   /** A small object as text; undefined when it does not exist. */
   getText(key: string): Promise<string | undefined>;
-  /** Opens an object for reading; the stream resumes where a broken read stopped. */
-  read(key: string): Promise<Download>;
+  /**
+   * Opens an object, or a range of its bytes, for reading; the stream resumes where a broken or
+   * silent read stopped, pinned to the object it began with.
+   */
+  read(key: string, range?: ByteRange): Promise<Download>;
   /** Writes a small object in one request. */
   putSmall(key: string, body: string | Uint8Array, contentType: string): Promise<void>;
 

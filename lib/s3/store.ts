@@ -12,9 +12,11 @@ import { StoreError } from "../errors.ts";
 import type { Log } from "../log.ts";
 import type { Attempt } from "./attempt.ts";
 import { explain, isNotFound } from "./failure.ts";
-import { type Download, openDownload } from "./download.ts";
+import { openDownload } from "./download.ts";
 import { MinioAdapter, readRetentionRule, type StoreOptions } from "./minio_adapter.ts";
 import type {
+  ByteRange,
+  Download,
   IncompleteUpload,
   ObjectEntry,
   ObjectStat,
@@ -214,11 +216,11 @@ export class S3Store implements ObjectStore {
   }
 
   /**
-   * Opens an object for reading: a download that resumes where a broken or silent GET stopped,
-   * pinned to the object's ETag (see download.ts).
+   * Opens an object (or a range of it) for reading: a download that resumes where a broken or
+   * silent GET stopped, pinned to the object's ETag (see download.ts).
    */
-  read(key: string): Promise<Download> {
-    return openDownload(this, key, this.#ctx.log);
+  read(key: string, range?: ByteRange): Promise<Download> {
+    return openDownload(this, key, this.#ctx.log, range);
   }
 
   /** Writes a small object in one request (atomic on S3; a retry rewrites the same bytes). */
