@@ -15,7 +15,7 @@ import type { ProgramContext } from "../program.ts";
 import { Staged } from "../s3/staged.ts";
 import { graceAfter } from "../signals.ts";
 import { backupManifest, commitBackup, type Staging } from "./commit.ts";
-import { preflight } from "./preflight.ts";
+import { preflight, type SourceVersions } from "./preflight.ts";
 import { recordSettings, streamDump, type Streamed } from "./stream.ts";
 import { runTripwire } from "./tripwire.ts";
 
@@ -40,6 +40,20 @@ export function backupRecipients(config: BackupConfig): string[] {
   return [...new Set([...config.ageRecipients, ...config.ageRecipientsFile])];
 }
 
+/** One backup run: its settings and context, what it dumps, and where it stages. */
+interface BackupRun {
+  readonly config: BackupConfig;
+  readonly ctx: ProgramContext;
+  readonly source: PgConnection;
+  /** age recipients; empty for a plain backup. */
+  readonly recipients: readonly string[];
+  readonly staging: Staging;
+  /** When it began: the backup's date (in TZ) and the staging folder's name come from it. */
+  readonly startedAt: Date;
+  /** `performance.now()` when it began. */
+  readonly t0: number;
+}
+
 /**
  * Runs the backup (or, with `pruneOnly`, only the prune).
  *
@@ -50,91 +64,125 @@ export async function runBackup(
   config: BackupConfig,
   ctx: ProgramContext,
 ): Promise<BackupSummary | undefined> {
-  if (config.pruneOnly) {
-    await ctx.store.checkBucket(withSlash(config.s3Prefix));
-    await pruneOld(config, ctx);
-    return undefined;
-  }
-  const t0 = performance.now();
-  const startedAt = ctx.now();
-  const source = sourceOf(config);
-  const recipients = backupRecipients(config);
-  const staging: Staging = {
-    keys: keysForDate(config.s3Prefix, startedAt, config.timeZone, recipients.length > 0),
-    tempDir: runTempDir(config.s3Prefix, startedAt),
-    staged: new Staged(),
-  };
-
-  const versions = await preflight(ctx, source, config.s3Prefix, recipients.length > 0);
-  await cleanUp(config, ctx, startedAt);
-  let streamed: Streamed;
-  try {
-    streamed = await streamDump(
-      config,
-      ctx,
-      source,
-      staging.tempDir + fileNameOf(staging.keys.data),
-      staging.staged,
-      recipients,
-    );
-    const settings = await recordSettings(ctx, source, Object.keys(streamed.counts));
-    const manifest = backupManifest({
-      keys: staging.keys,
-      versions,
-      startedAt,
-      finishedAt: ctx.now(),
-      streamed,
-      settings,
-      recipients,
-    });
-    // The data is uploaded: a SIGTERM now lets the commit finish, within the grace period.
-    const store = ctx.store.withSignal(graceAfter(ctx.signal, COMMIT_GRACE_MS));
-    await commitBackup(store, ctx.log, staging, streamed, manifest);
-  } catch (err) {
-    await removeStaged(ctx, staging, false);
-    throw err;
-  }
-  // The backup is committed: what cannot be tidied now is a warning, not a failure.
-  await removeStaged(ctx, staging, true);
-  const tablesShrunk = await runTripwire(ctx.store, {
-    prefix: config.s3Prefix,
-    dir: staging.keys.dir,
-    counts: streamed.counts,
-    percent: config.shrinkWarnPercent,
-  }, ctx.log);
-  const sum = totals(streamed.counts);
-  const summary: BackupSummary = {
-    key: staging.keys.data,
-    compressedBytes: streamed.compressedBytes,
-    dumpBytes: streamed.dumpBytes,
-    sha256: streamed.sha256,
-    rows: sum.rows,
-    tables: sum.tables,
-    tablesShrunk,
-    durationMs: Math.round(performance.now() - t0),
-  };
+  if (config.pruneOnly) return await pruneOnly(config, ctx);
+  const run = newRun(config, ctx);
+  const versions = await preflight(ctx, run.source, config.s3Prefix, run.recipients.length > 0);
+  await cleanUp(run);
+  const streamed = await removingStaged(run, async () => {
+    const streamed = await stream(run);
+    await commit(run, versions, streamed);
+    return streamed;
+  });
+  const summary = summarize(run, streamed, await tripwire(run, streamed));
   if (config.prune) await pruneOld(config, ctx);
   ctx.log.info("done", "backup OK", {
     key: summary.key,
     bytes: summary.compressedBytes,
     dump_bytes: summary.dumpBytes,
     sha256: summary.sha256,
-    databases: sum.databases,
-    tables: sum.tables,
-    rows: sum.rows,
-    large_objects: sum.large_objects,
-    encrypted: recipients.length > 0,
+    ...totals(streamed.counts),
+    encrypted: run.recipients.length > 0,
     duration_ms: summary.durationMs,
   });
   return summary;
 }
 
-function sourceOf(config: BackupConfig): PgConnection {
+function newRun(config: BackupConfig, ctx: ProgramContext): BackupRun {
+  const startedAt = ctx.now();
+  const recipients = backupRecipients(config);
   return {
-    host: config.pgHost,
-    port: config.pgPort,
-    user: config.pgUser,
-    password: config.pgPassword,
+    config,
+    ctx,
+    source: {
+      host: config.pgHost,
+      port: config.pgPort,
+      user: config.pgUser,
+      password: config.pgPassword,
+    },
+    recipients,
+    staging: {
+      keys: keysForDate(config.s3Prefix, startedAt, config.timeZone, recipients.length > 0),
+      tempDir: runTempDir(config.s3Prefix, startedAt),
+      staged: new Staged(),
+    },
+    startedAt,
+    t0: performance.now(),
+  };
+}
+
+/** --prune-only: the bucket answers, then the prune; no backup. */
+async function pruneOnly(config: BackupConfig, ctx: ProgramContext): Promise<undefined> {
+  await ctx.store.checkBucket(withSlash(config.s3Prefix));
+  await pruneOld(config, ctx);
+  return undefined;
+}
+
+/** Stream: the dump into staged segments under the run's own `.tmp/` folder. */
+function stream(run: BackupRun): Promise<Streamed> {
+  const { config, ctx, source, staging } = run;
+  const stagingKey = staging.tempDir + fileNameOf(staging.keys.data);
+  return streamDump(config, ctx, source, stagingKey, staging.staged, run.recipients);
+}
+
+/** Commit: the final keys, manifest.json last; a SIGTERM now lets it finish within a grace. */
+async function commit(run: BackupRun, versions: SourceVersions, streamed: Streamed) {
+  const { ctx, source, staging } = run;
+  const settings = await recordSettings(ctx, source, Object.keys(streamed.counts));
+  const manifest = backupManifest({
+    keys: staging.keys,
+    versions,
+    startedAt: run.startedAt,
+    finishedAt: ctx.now(),
+    streamed,
+    settings,
+    recipients: run.recipients,
+  });
+  const store = ctx.store.withSignal(graceAfter(ctx.signal, COMMIT_GRACE_MS));
+  await commitBackup(store, ctx.log, staging, streamed, manifest);
+}
+
+/**
+ * Runs `work` (stream and commit) and then removes this run's staged objects, whatever
+ * happened. Once the backup is committed, what cannot be tidied is a warning, not a failure.
+ */
+async function removingStaged<T>(run: BackupRun, work: () => Promise<T>): Promise<T> {
+  let result: T;
+  try {
+    result = await work();
+  } catch (err) {
+    await removeStaged(run, false);
+    throw err;
+  }
+  await removeStaged(run, true);
+  return result;
+}
+
+/** Tripwire: tables that disappeared or shrank since the previous backup warn, never fail. */
+function tripwire(run: BackupRun, streamed: Streamed): Promise<number | undefined> {
+  const { config, ctx, staging } = run;
+  return runTripwire(ctx.store, {
+    prefix: config.s3Prefix,
+    dir: staging.keys.dir,
+    counts: streamed.counts,
+    percent: config.shrinkWarnPercent,
+  }, ctx.log);
+}
+
+function summarize(
+  run: BackupRun,
+  streamed: Streamed,
+  tablesShrunk: number | undefined,
+): BackupSummary {
+  const sum = totals(streamed.counts);
+  return {
+    key: run.staging.keys.data,
+    compressedBytes: streamed.compressedBytes,
+    dumpBytes: streamed.dumpBytes,
+    sha256: streamed.sha256,
+    rows: sum.rows,
+    tables: sum.tables,
+    tablesShrunk,
+    durationMs: Math.round(performance.now() - run.t0),
   };
 }
 
@@ -142,13 +190,13 @@ function sourceOf(config: BackupConfig): PgConnection {
  * Clean up before streaming: the bucket's lifecycle rule is checked (and set with
  * --apply-lifecycle), and what killed runs left is removed. Neither fails the backup.
  */
-async function cleanUp(config: BackupConfig, ctx: ProgramContext, startedAt: Date): Promise<void> {
-  const { store, log } = ctx;
+async function cleanUp(run: BackupRun): Promise<void> {
+  const { config, ctx: { store, log, signal } } = run;
   await Promise.all([
     checkLifecycle(store, config.s3Prefix, config.retentionDays, config.applyLifecycle, log),
-    removeStaleLeftovers(store, config.s3Prefix, config.staleUploadHours, startedAt, log),
+    removeStaleLeftovers(store, config.s3Prefix, config.staleUploadHours, run.startedAt, log),
   ]);
-  ctx.signal.throwIfAborted();
+  signal.throwIfAborted();
 }
 
 /** PRUNE / --prune-only: delete backups past retention (never the newest, nor the newest drilled). */
@@ -167,11 +215,8 @@ async function pruneOld(config: BackupConfig, ctx: ProgramContext): Promise<void
  * Removes this run's staged objects and open uploads (bounded in time, whatever S3 does); names
  * what is left for the next run's stale cleanup.
  */
-async function removeStaged(
-  ctx: ProgramContext,
-  staging: Staging,
-  committed: boolean,
-): Promise<void> {
+async function removeStaged(run: BackupRun, committed: boolean): Promise<void> {
+  const { ctx, staging } = run;
   const left = await staging.staged.cleanUp(ctx.store, staging.tempDir);
   if (left.objects.length === 0 && left.uploads.length === 0) return;
   const why = left.error instanceof ToolboxError ? `; ${left.error.hint}` : "";
