@@ -7,7 +7,8 @@
  * @module
  */
 import { runBackup } from "./lib/backup/run.ts";
-import { BACKUP_SETTINGS, settingsTable } from "./lib/config.ts";
+import { BACKUP_SETTINGS } from "./lib/config.ts";
+import { settingsTable } from "./lib/settings.ts";
 import { backupSamples, PUSH_JOBS } from "./lib/monitor/metrics.ts";
 import { runProgram } from "./lib/program.ts";
 

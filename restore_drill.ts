@@ -7,7 +7,8 @@
  *
  * @module
  */
-import { DRILL_SETTINGS, settingsTable } from "./lib/config.ts";
+import { DRILL_SETTINGS } from "./lib/config.ts";
+import { settingsTable } from "./lib/settings.ts";
 import { drillFigures } from "./lib/drill/report.ts";
 import { runDrill } from "./lib/drill/run.ts";
 import { runVerifyOnly } from "./lib/drill/verify_only.ts";

@@ -1,14 +1,12 @@
 import assert from "node:assert/strict";
+import { BACKUP_SETTINGS, type BackupConfig, DRILL_SETTINGS } from "./config.ts";
 import {
-  BACKUP_SETTINGS,
-  type BackupConfig,
   describeSettings,
-  DRILL_SETTINGS,
   helpText,
   parseSettings,
   secretValues,
   type SettingsTable,
-} from "./config.ts";
+} from "./settings.ts";
 import { ConfigError, EXIT_CONFIG } from "./errors.ts";
 
 const BACKUP_ENV = {

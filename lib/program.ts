@@ -5,7 +5,8 @@
  *
  * @module
  */
-import type { ProgramSettings, ProgramSettingsTable } from "./config.ts";
+import type { ProgramSettings } from "./config.ts";
+import type { ProgramSettingsTable } from "./settings.ts";
 import { BUG_HINT, ConfigError, EXIT_FAILED, EXIT_OK, ToolboxError } from "./errors.ts";
 import { normalizePrefix } from "./bucket/keys.ts";
 import { createLog, type Log, writeStderr } from "./log.ts";

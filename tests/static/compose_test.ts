@@ -4,7 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { BACKUP_SETTINGS, DRILL_SETTINGS, type Setting } from "../../lib/config.ts";
+import { BACKUP_SETTINGS, DRILL_SETTINGS } from "../../lib/config.ts";
+import type { Setting } from "../../lib/settings.ts";
 import { at, readYamlDocs, ROOT } from "./_yaml_docs.ts";
 
 const compose = readYamlDocs("compose.yaml")[0]!.value;

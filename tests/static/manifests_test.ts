@@ -9,7 +9,8 @@ import { ConfigMap, Secret } from "kubernetes-models/v1";
 import { CronJob } from "kubernetes-models/batch/v1";
 import { NetworkPolicy } from "kubernetes-models/networking.k8s.io/v1";
 import { CiliumNetworkPolicy } from "@kubernetes-models/cilium/cilium.io/v2";
-import { BACKUP_SETTINGS, DRILL_SETTINGS, type Setting } from "../../lib/config.ts";
+import { BACKUP_SETTINGS, DRILL_SETTINGS } from "../../lib/config.ts";
+import type { Setting } from "../../lib/settings.ts";
 import { at, listAt, readRepoFile, readYamlDocs, ROOT, type YamlDoc } from "./_yaml_docs.ts";
 
 const TOOLBOX = "ghcr.io/josevictor/backup-toolbox";
