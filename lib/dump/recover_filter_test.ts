@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { connectLine, databaseNames, identifiers, RecoveryFilter } from "./recover_filter.ts";
+import { RecoveryFilter } from "./recover_filter.ts";
+import { connectLine, databaseNames, identifiers } from "./recover_statements.ts";
 
 /** A pg_dumpall 18 script in the shape it writes (trimmed), with two databases. */
 const DUMP = `--
