@@ -10,14 +10,12 @@ import type { DrillReport } from "../lib/drill/report.ts";
 import { compareCountsOn } from "../lib/restore/checks.ts";
 import { WORDING } from "../lib/restore/wording.ts";
 import { parseManifest } from "../lib/bucket/manifest.ts";
-import { download, emptyBucket, sh, upload } from "./harness/fixtures.ts";
+import { dayFolder, download, emptyBucket, sh, upload } from "./harness/fixtures.ts";
 import { type PgServer, startPostgres } from "./harness/postgres.ts";
 import { freePort } from "./harness/ports.ts";
 import { clientPath, runEntrypoint, type RunResult, spawnEntrypoint } from "./harness/run.ts";
 import { MARKER_NOTE, rowCounts } from "./harness/sample_data.ts";
 import { type Stack, startStack } from "./harness/stack.ts";
-
-const today = () => new Date().toISOString().slice(0, 10).replaceAll("-", "/");
 
 /** A fresh, empty PG 18 scratch server for one drill (superuser `drill_admin` unless named). */
 function freshScratch(name: string, superuser = "drill_admin"): Promise<PgServer> {
@@ -58,7 +56,7 @@ function markers(run: RunResult): string[] {
 
 Deno.test("restore drill", async (t) => {
   await using stack = await startStack({ sample: "rich" });
-  const dir = `${stack.prefix}/${today()}`;
+  const dir = `${stack.prefix}/${dayFolder()}`;
   const data = `${dir}/full.sql.zst`;
   const backup = await runEntrypoint("backup.ts", stack.backupEnv);
   assert.equal(backup.code, 0, backup.stderr);
@@ -286,6 +284,31 @@ Deno.test("restore drill", async (t) => {
       } finally {
         await restoreOriginal();
       }
+    },
+  );
+
+  await t.step(
+    "a PostgreSQL 15 scratch is refused before the download: the backup is pg_dumpall 18's",
+    async () => {
+      await using scratch = await startPostgres({ version: 15, name: "scratch-15" });
+      const run = await runEntrypoint("restore_drill.ts", {
+        ...stack.drillEnv,
+        ...scratchEnv(scratch),
+      });
+      assert.equal(run.code, 1, run.stderr);
+      assert.match(
+        String(run.lastLine.msg),
+        new RegExp(
+          `^refusing to restore into PostgreSQL 15\\.\\d+ at 127\\.0\\.0\\.1:${scratch.port}: the backup was written by pg_dumpall 18\\.\\d+, and pg_dumpall output loads only into the same or a newer major version$`,
+        ),
+      );
+      assert.equal(
+        run.lastLine.hint,
+        "run the scratch-postgres sidecar on PostgreSQL 18 or newer (its image in cronjob-restore-drill.yaml), or drill a backup made by an older pg_dumpall with --key",
+      );
+      const seen = run.lines.map((l) => String(l.msg));
+      assert.ok(!seen.includes("reading backup"), seen.join(" | "));
+      assert.equal(await scratch.psql("SELECT count(*) FROM pg_database"), "3");
     },
   );
 
@@ -534,7 +557,7 @@ Deno.test("restore drill of an older source: PostgreSQL 15 restored into the Pos
     else assert.equal(dropped, undefined);
     const dir = await Deno.makeTempDir();
     try {
-      const file = await download(stack, `${stack.prefix}/${today()}/full.sql.zst`, dir);
+      const file = await download(stack, `${stack.prefix}/${dayFolder()}/full.sql.zst`, dir);
       const script = await sh(`zstd -dc ${file}`);
       assert.equal(script.code, 0, script.stderr);
       assert.ok(!script.stdout.includes("pg_attver="));

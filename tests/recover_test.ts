@@ -231,35 +231,44 @@ Deno.test("recover for real", async (t) => {
       assert.equal(restoredCounts?.["public.orders"], 5000);
       assert.ok(await loginWorks(source, "reporter", "changed-after-backup"));
       assert.ok(!(await loginWorks(source, "reporter", "reporter-secret")));
+      // Back as it was, so the next steps start from the same cluster whatever happened here.
+      await source.psql("DROP DATABASE app_restored WITH (FORCE)");
+      assert.equal(await snapshot(source), before);
     },
   );
 
   await t.step(
     "refusing to recover: the new name exists on the target; nothing was changed",
     async () => {
-      const before = await snapshot(source);
-      const rows = await source.psql("SELECT count(*) FROM orders", "app_restored");
-      const run = record(
-        await runEntrypoint(
-          "restore_drill.ts",
-          targetEnv(stack, source, {
-            RESTORE_DATABASES: "app",
-            RESTORE_RENAME: "app=app_restored",
-          }),
-        ),
-      );
-      assert.equal(run.code, 1);
-      assert.equal(
-        run.lastLine.msg,
-        `refusing to recover: database "app_restored" already exists on the target 127.0.0.1:${source.port}; nothing was changed`,
-      );
-      assert.equal(
-        run.lastLine.hint,
-        "recover under a new name with --rename app=app_restored (RESTORE_RENAME), or drop the old copy first if it is a leftover you no longer need",
-      );
-      assert.ok(!msgs(run).includes("sha256 OK"), "refused before reading the backup");
-      assert.equal(await snapshot(source), before);
-      assert.equal(await source.psql("SELECT count(*) FROM orders", "app_restored"), rows);
+      // A copy recovered earlier, still there.
+      await source.psql("CREATE DATABASE app_restored");
+      try {
+        await source.psql("CREATE TABLE kept AS SELECT 1 AS x", "app_restored");
+        const before = await snapshot(source);
+        const run = record(
+          await runEntrypoint(
+            "restore_drill.ts",
+            targetEnv(stack, source, {
+              RESTORE_DATABASES: "app",
+              RESTORE_RENAME: "app=app_restored",
+            }),
+          ),
+        );
+        assert.equal(run.code, 1);
+        assert.equal(
+          run.lastLine.msg,
+          `refusing to recover: database "app_restored" already exists on the target 127.0.0.1:${source.port}; nothing was changed`,
+        );
+        assert.equal(
+          run.lastLine.hint,
+          "recover under a new name with --rename app=app_restored (RESTORE_RENAME), or drop the old copy first if it is a leftover you no longer need",
+        );
+        assert.ok(!msgs(run).includes("sha256 OK"), "refused before reading the backup");
+        assert.equal(await snapshot(source), before);
+        assert.equal(await source.psql("SELECT count(*) FROM kept", "app_restored"), "1");
+      } finally {
+        await source.psql("DROP DATABASE app_restored WITH (FORCE)");
+      }
     },
   );
 
@@ -282,7 +291,7 @@ Deno.test("recover for real", async (t) => {
   await t.step(
     "two databases at once into an empty server, one renamed from and to names that need quoting",
     async () => {
-      const scratch = stack.scratch;
+      await using scratch = await startPostgres({ version: 18, superuser: "drill_admin" });
       const rename = 'Weird-DB name=Restored "Weird"\\, Copy';
       const run = record(
         await runEntrypoint(
@@ -413,10 +422,11 @@ Deno.test("recover for real", async (t) => {
       }),
     );
     assert.equal(backup15.code, 0, backup15.stderr);
+    await using target = await startPostgres({ version: 18, superuser: "drill_admin" });
     const run = record(
       await runEntrypoint(
         "restore_drill.ts",
-        targetEnv(stack, stack.scratch, {
+        targetEnv(stack, target, {
           S3_PREFIX: "postgresql-15",
           RESTORE_DATABASES: "app",
           RESTORE_RENAME: "app=app_from_15",
@@ -425,9 +435,37 @@ Deno.test("recover for real", async (t) => {
     );
     assert.equal(run.code, 0, run.stderr);
     assert.equal(run.lastLine.msg, "recovery OK");
-    assert.equal(await stack.scratch.psql("SELECT count(*) FROM items", "app_from_15"), "100");
+    assert.equal(await target.psql("SELECT count(*) FROM items", "app_from_15"), "100");
     assert.match(reportOf(run).target.server_version, /^18\./);
   });
+
+  await t.step(
+    "refusing to restore into an older server: a PostgreSQL 15 target, a backup by pg_dumpall 18",
+    async () => {
+      await using target = await startPostgres({ version: 15, name: "target15" });
+      const before = await snapshot(target);
+      const run = record(
+        await runEntrypoint(
+          "restore_drill.ts",
+          targetEnv(stack, target, { RESTORE_DATABASES: "app" }),
+        ),
+      );
+      assert.equal(run.code, 1, run.stderr);
+      assert.match(
+        String(run.lastLine.msg),
+        new RegExp(
+          `^refusing to restore into PostgreSQL 15\\.\\d+ at 127\\.0\\.0\\.1:${target.port}: the backup was written by pg_dumpall 18\\.\\d+, and pg_dumpall output loads only into the same or a newer major version$`,
+        ),
+      );
+      assert.equal(
+        run.lastLine.hint,
+        "recover into a PostgreSQL 18 or newer server (SCRATCH_PGHOST), or pick a backup made by an older pg_dumpall with --key",
+      );
+      // Refused before any download or change.
+      assert.ok(!msgs(run).some((m) => m.startsWith("reading backup")), msgs(run).join(" | "));
+      assert.equal(await snapshot(target), before);
+    },
+  );
 
   await t.step("no secret in any output", () => {
     const all = outputs.join("\n");

@@ -9,7 +9,7 @@
 import type { Manifest } from "../bucket/manifest.ts";
 import { PreflightError, reasonOf } from "../errors.ts";
 import { type ServerVersion, serverVersion, waitForServer } from "../pg/client.ts";
-import { parseVersion } from "../pg/tools.ts";
+import { parseVersion, serverVersionText } from "../pg/tools.ts";
 import type { RestoreRun } from "./run.ts";
 
 /**
@@ -52,7 +52,7 @@ export function refuseOlderServer(
   if (dumpall === undefined || version.major >= dumpall.major) return;
   const { server } = run;
   throw new PreflightError(
-    `refusing to restore into PostgreSQL ${version.text} at ${server.host}:${server.port}: the backup was written by pg_dumpall ${dumpall.version}, and pg_dumpall output loads only into the same or a newer major version`,
+    `refusing to restore into PostgreSQL ${serverVersionText(version.num)} at ${server.host}:${server.port}: the backup was written by pg_dumpall ${dumpall.version}, and pg_dumpall output loads only into the same or a newer major version`,
     run.wording.olderHint(dumpall.major),
   );
 }
