@@ -10,6 +10,7 @@ import { parseManifest } from "../lib/bucket/manifest.ts";
 import {
   bucketContents,
   childCommandLines,
+  dayFolder,
   emptyBucket,
   holdLock,
   sh,
@@ -21,10 +22,6 @@ import { runEntrypoint, type RunResult, spawnEntrypoint } from "./harness/run.ts
 import { MARKER_NOTE } from "./harness/sample_data.ts";
 import { type Stack, startStack } from "./harness/stack.ts";
 import { requireTool } from "./harness/tools.ts";
-
-const today = () => new Date().toISOString().slice(0, 10).replaceAll("-", "/");
-const dayAgo = (n: number) =>
-  new Date(Date.now() - n * 86400_000).toISOString().slice(0, 10).replaceAll("-", "/");
 
 /** An age identity made by the real age-keygen. */
 interface Identity {
@@ -117,7 +114,7 @@ Deno.test("encryption at rest with age", async (t) => {
   const other = await keygen(keyDir, "other");
   const secrets = [current.secret, other.secret];
   const outputs: string[] = [];
-  const dir = `${stack.prefix}/${today()}`;
+  const dir = `${stack.prefix}/${dayFolder()}`;
   const data = `${dir}/full.sql.zst.age`;
   const encryptedEnv = { ...stack.backupEnv, AGE_RECIPIENTS: current.publicKey };
   const drillEnv = { ...stack.drillEnv, AGE_IDENTITY_FILE: current.file };
@@ -369,7 +366,7 @@ Deno.test("encryption at rest with age", async (t) => {
       async () => {
         // Yesterday plain, today encrypted: today's is drilled.
         await emptyBucket(stack);
-        const yesterday = `${stack.prefix}/${dayAgo(1)}`;
+        const yesterday = `${stack.prefix}/${dayFolder(1)}`;
         const plain = await runEntrypoint("backup.ts", stack.backupEnv);
         assert.equal(plain.code, 0, plain.stderr);
         for (const f of ["full.sql.zst", "full.sql.zst.sha256", "manifest.json"]) {
@@ -422,7 +419,7 @@ Deno.test("encryption at rest with age", async (t) => {
       async () => {
         await emptyBucket(stack);
         const put = async (n: number, files: string[]) => {
-          for (const f of files) await upload(stack, `${stack.prefix}/${dayAgo(n)}/${f}`, "x");
+          for (const f of files) await upload(stack, `${stack.prefix}/${dayFolder(n)}/${f}`, "x");
         };
         await put(30, ["full.sql.zst", "full.sql.zst.sha256"]);
         await put(20, ["full.sql.zst.age", "full.sql.zst.age.sha256"]);
@@ -430,13 +427,13 @@ Deno.test("encryption at rest with age", async (t) => {
         const run = await runEntrypoint("backup.ts", stack.backupEnv, ["--prune-only"]);
         assert.equal(run.code, 0, run.stderr);
         assert.deepEqual(run.lines.filter((l) => l.msg === "deleted backup").map((l) => l.day), [
-          dayAgo(30).replaceAll("/", "-"),
-          dayAgo(18).replaceAll("/", "-"),
+          dayFolder(30).replaceAll("/", "-"),
+          dayFolder(18).replaceAll("/", "-"),
         ]);
-        assert.equal(run.lastLine.newest, `${stack.prefix}/${dayAgo(20)}/`);
+        assert.equal(run.lastLine.newest, `${stack.prefix}/${dayFolder(20)}/`);
         assert.deepEqual((await stack.listKeys()).map((k) => k.key), [
-          `${stack.prefix}/${dayAgo(20)}/full.sql.zst.age`,
-          `${stack.prefix}/${dayAgo(20)}/full.sql.zst.age.sha256`,
+          `${stack.prefix}/${dayFolder(20)}/full.sql.zst.age`,
+          `${stack.prefix}/${dayFolder(20)}/full.sql.zst.age.sha256`,
         ]);
         await emptyBucket(stack);
       },

@@ -9,6 +9,7 @@ import {
   alive,
   bucketContents,
   childCommandLines,
+  dayFolder,
   download,
   emptyBucket,
   holdLock,
@@ -22,8 +23,6 @@ import { rowCounts } from "./harness/sample_data.ts";
 import { startStack } from "./harness/stack.ts";
 import { requireTool } from "./harness/tools.ts";
 
-const today = () => new Date().toISOString().slice(0, 10).replaceAll("-", "/");
-
 /** `"MixedCase"."OrderItems"` → `MixedCase.OrderItems`, as the harness names tables. */
 function plainName(name: string): string {
   return name.replace(/"((?:[^"]|"")*)"/g, (_m, inner: string) => inner.replaceAll('""', '"'));
@@ -32,7 +31,7 @@ function plainName(name: string): string {
 Deno.test("backup", async (t) => {
   await using stack = await startStack({ sample: "rich" });
   const env = { ...stack.backupEnv, LOG_PROGRESS_SECONDS: "1" };
-  const prefix = `${stack.prefix}/${today()}`;
+  const prefix = `${stack.prefix}/${dayFolder()}`;
 
   await t.step("backup OK writes full.sql.zst and .sha256 that sha256sum -c accepts", async () => {
     await emptyBucket(stack);

@@ -26,13 +26,19 @@
  */
 import assert from "node:assert/strict";
 import { type FaultRule, requests, startFaultRelay } from "./harness/fault_relay.ts";
-import { bucketContents, download, emptyBucket, sh, upload } from "./harness/fixtures.ts";
+import {
+  bucketContents,
+  dayFolder,
+  download,
+  emptyBucket,
+  sh,
+  upload,
+} from "./harness/fixtures.ts";
 import { startPostgres } from "./harness/postgres.ts";
 import { runEntrypoint, type RunResult, spawnEntrypoint } from "./harness/run.ts";
 import { type Stack, startStack } from "./harness/stack.ts";
 
 const MiB = 1024 * 1024;
-const today = () => new Date().toISOString().slice(0, 10).replaceAll("-", "/");
 const part = (n: number) => (r: Parameters<typeof requests.uploadPart>[0]) =>
   requests.uploadPart(r) && new RegExp(`(^|&)partNumber=${n}(&|$)`).test(r.query);
 
@@ -84,7 +90,7 @@ Deno.test("faults between the programs and S3", async (t) => {
     S3_TIMEOUT_SECONDS: "2",
     S3_PART_SIZE_MIB: "5",
   };
-  const dir = `${stack.prefix}/${today()}`;
+  const dir = `${stack.prefix}/${dayFolder()}`;
 
   /** One fault, once: the backup retries it once and ends `backup OK`. */
   const survives = async (rule: FaultRule, request: string, cause: RegExp) => {

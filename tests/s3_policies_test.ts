@@ -6,14 +6,12 @@
  * policies".
  */
 import assert from "node:assert/strict";
-import { emptyBucket, upload } from "./harness/fixtures.ts";
+import { dayFolder, emptyBucket, upload } from "./harness/fixtures.ts";
 import { startPostgres } from "./harness/postgres.ts";
 import type { ExecResult } from "./harness/process.ts";
 import type { S3Keys } from "./harness/rgw.ts";
 import { REPO_ROOT, runEntrypoint, type RunResult } from "./harness/run.ts";
 import { type Stack, startStack } from "./harness/stack.ts";
-
-const today = () => new Date().toISOString().slice(0, 10).replaceAll("-", "/");
 
 /** The shipped policy files, by file name without `.json`. */
 type PolicyName =
@@ -95,7 +93,7 @@ async function lifecycleRules(stack: Stack): Promise<unknown[] | undefined> {
 
 Deno.test("S3 keys with the shipped least-privilege policies", async (t) => {
   await using stack = await startStack({ sample: "rich" });
-  const dir = `${stack.prefix}/${today()}`;
+  const dir = `${stack.prefix}/${dayFolder()}`;
   const data = `${dir}/full.sql.zst`;
   const finalKeys = [data, `${dir}/full.sql.zst.sha256`, `${dir}/manifest.json`];
   const base = { "postgres-backup": shipped("postgres-backup") };

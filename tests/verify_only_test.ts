@@ -6,19 +6,17 @@
  * database, each named.
  */
 import assert from "node:assert/strict";
-import { download, sh } from "./harness/fixtures.ts";
+import { dayFolder, download, sh } from "./harness/fixtures.ts";
 import { startPostgres } from "./harness/postgres.ts";
 import { runEntrypoint } from "./harness/run.ts";
 import { startStack } from "./harness/stack.ts";
 import { requireTool } from "./harness/tools.ts";
 
-const today = () => new Date().toISOString().slice(0, 10).replaceAll("-", "/");
-
 Deno.test("restore-drill --verify-only", async (t) => {
   await using stack = await startStack({ sample: "rich" });
   const backup = await runEntrypoint("backup.ts", stack.backupEnv);
   assert.equal(backup.code, 0, backup.stderr);
-  const dir = `${stack.prefix}/${today()}`;
+  const dir = `${stack.prefix}/${dayFolder()}`;
 
   // The recovery made by hand (RUNBOOK.md "Recover for real", the whole cluster).
   await using target = await startPostgres({ version: 18, superuser: "restorer", name: "target" });

@@ -111,3 +111,16 @@ export function alive(pid: number): boolean {
     return false;
   }
 }
+
+/**
+ * The date folder of a backup taken `daysAgo` days before now in the stack's time zone (UTC):
+ * `YYYY/MM/DD`, as `<prefix>/YYYY/MM/DD/full.sql.zst` has it.
+ *
+ * @example
+ * ```ts
+ * const dir = `${stack.prefix}/${dayFolder()}`; // today's backup
+ * ```
+ */
+export function dayFolder(daysAgo = 0): string {
+  return new Date(Date.now() - daysAgo * 86400_000).toISOString().slice(0, 10).replaceAll("-", "/");
+}
