@@ -1,6 +1,8 @@
 /**
- * The backup's stream: pg_dumpall → (count rows) → zstd → [age] → (sha256) → a staged multipart
- * upload under the run's own `.tmp/` folder. Nothing reaches a final key here.
+ * The backup's stream: pg_dumpall → (count rows, cut sections) → zstd per section → [age] →
+ * (sha256) → a staged multipart upload under the run's own `.tmp/` folder. Nothing reaches a
+ * final key here. A plain backup's sections are indexed (compressed offset, length, sha256) so a
+ * recovery can read one database without the rest; an encrypted one is a single age stream.
  *
  * @module
  */
@@ -8,16 +10,18 @@ import { ageEncryptSpec } from "../age.ts";
 import { ChecksumStream } from "../checksum.ts";
 import type { BackupConfig } from "../config.ts";
 import { INTERNAL_COLUMN_OPTIONS } from "../dump/internal_options.ts";
-import { type DumpCounts, DumpStatsStream } from "../dump/stream.ts";
+import { type DumpCounts, SectionedDumpStream } from "../dump/stream.ts";
+import type { ManifestSection } from "../bucket/manifest.ts";
 import { StoreError } from "../errors.ts";
 import { recordDumpSettings, type SessionSettings } from "../pg/dump_settings.ts";
 import { dumpallSpec, type PgConnection, zstdCompressSpec } from "../pg/tools.ts";
-import { Pipeline, relay } from "../pipeline.ts";
+import { Pipeline } from "../pipeline.ts";
 import type { ProgramContext } from "../program.ts";
 import { reportProgress } from "../progress.ts";
 import type { Segment } from "../s3/object_store.ts";
 import type { Staged } from "../s3/staged.ts";
 import { uploadSegments } from "../s3/upload.ts";
+import { SectionCompressor } from "./compress.ts";
 
 /** The data object's content type: zstd's, or none registered for age's format. */
 export const DATA_TYPE = { plain: "application/zstd", encrypted: "application/octet-stream" };
@@ -38,6 +42,8 @@ export interface Streamed {
   readonly dumpBytes: number;
   readonly sha256: string;
   readonly counts: DumpCounts;
+  /** The section index of a plain backup; undefined for an encrypted one, or one not indexed. */
+  readonly sections: readonly ManifestSection[] | undefined;
 }
 
 /**
@@ -59,18 +65,20 @@ export async function streamDump(
   const { log, store } = ctx;
   const run = new Pipeline(ctx.signal);
   const dump = run.spawn("pg_dumpall", dumpallSpec(source, ctx.childEnv), DUMP_HINT);
-  const zstd = run.spawn(
-    "zstd",
-    zstdCompressSpec(config.zstdLevel, config.zstdThreads, ctx.childEnv),
-    ZSTD_HINT,
+  const encrypted = recipients.length > 0;
+  const zstdSpec = zstdCompressSpec(config.zstdLevel, config.zstdThreads, ctx.childEnv);
+  const zstd = new SectionCompressor(
+    () => run.spawn("zstd", zstdSpec, ZSTD_HINT),
+    !encrypted,
+    run.signal,
   );
   // Encrypted: zstd → age, and age's output is what is hashed and stored.
-  const age = recipients.length > 0
+  const age = encrypted
     ? run.spawn("age", ageEncryptSpec(recipients, ctx.childEnv), AGE_HINT)
     : undefined;
   // pg_dumpall 18 writes PostgreSQL 15.20's internal pg_attver column option back as an ordinary
   // one, which PostgreSQL 18 rejects: the stream drops it (lib/dump/internal_options.ts).
-  const stats = new DumpStatsStream({ dropInternalOptions: true });
+  const stats = new SectionedDumpStream({ dropInternalOptions: true });
   const sum = new ChecksumStream();
   let uploaded = 0;
   log.info("stream", "stream started", {
@@ -83,10 +91,10 @@ export async function streamDump(
   // pg_dumpall's output already arrives in 64 KiB blocks (see dumpallSpec).
   run.track(
     "pg_dumpall → zstd",
-    dump.stdout!.pipeThrough(stats).pipeTo(zstd.stdin!, { signal: run.signal }),
+    dump.stdout!.pipeThrough(stats).pipeTo(zstd.writable, { signal: run.signal }),
   );
-  if (age) run.track("zstd → age", relay(zstd, age, run.signal));
-  const stored = (age ?? zstd).stdout!;
+  if (age) run.track("zstd → age", zstd.readable.pipeTo(age.stdin!, { signal: run.signal }));
+  const stored = age ? age.stdout! : zstd.readable;
   const upload = run.track(
     "upload",
     uploadSegments(store, stagingKey, stored.pipeThrough(sum), staged, {
@@ -126,11 +134,13 @@ export async function streamDump(
         "the source server stamps them on every column; pg_dumpall 18 writes them and PostgreSQL 18 rejects them",
     });
   }
+  const sections = encrypted ? undefined : sectionIndex(ctx, stats, zstd);
   const seconds = (performance.now() - t0) / 1000;
   log.info("stream", "stream OK", {
     dump_bytes: stats.bytes,
     compressed_bytes: sum.bytes,
     segments: result.segments.length,
+    sections: sections?.length ?? 0,
     rows: stats.rows,
     sha256,
     dump_mib_per_s: Number((stats.bytes / MiB / seconds).toFixed(1)),
@@ -142,7 +152,32 @@ export async function streamDump(
     dumpBytes: stats.bytes,
     sha256,
     counts: stats.counts(),
+    sections,
   };
+}
+
+/**
+ * The section index, when the script was cut as pg_dumpall cuts it and every section was
+ * compressed as cut; otherwise a warning, and the backup is read whole by a recovery.
+ */
+function sectionIndex(
+  ctx: ProgramContext,
+  stats: SectionedDumpStream,
+  zstd: SectionCompressor,
+): readonly ManifestSection[] | undefined {
+  const cut = stats.sections();
+  const compressed = zstd.sections();
+  const same = cut !== undefined && cut.length === compressed.length &&
+    cut.every((s, i) =>
+      s.name === compressed[i]!.name && s.dumpBytes === compressed[i]!.dump_bytes
+    );
+  if (same) return compressed;
+  ctx.log.warn("stream", "the backup has no section index: a recovery will read it whole", {
+    reason: stats.sectionProblem ?? "the compressed sections do not match the script's",
+    hint:
+      "the backup itself is complete and restores with psql; if pg_dumpall's output changed shape, report it",
+  });
+  return undefined;
 }
 
 /**

@@ -19,6 +19,23 @@ export interface ManifestEncryption {
   readonly recipients: readonly string[];
 }
 
+/**
+ * One section of the stored object (a plain backup's): the globals, or one database. Its bytes
+ * are whole zstd frames, so they decompress on their own after the globals'.
+ */
+export interface ManifestSection {
+  /** `globals` (always the first), or the database's name. */
+  readonly name: string;
+  /** Where its compressed bytes start in the stored object. */
+  readonly offset: number;
+  /** How many compressed bytes it has. */
+  readonly length: number;
+  /** Its uncompressed size: bytes of the SQL script. */
+  readonly dump_bytes: number;
+  /** sha256 of exactly its compressed bytes. */
+  readonly sha256: string;
+}
+
 /** What a manifest records. */
 export interface Manifest {
   readonly format: number;
@@ -42,6 +59,11 @@ export interface Manifest {
   readonly dump_settings?: Readonly<Record<string, SessionSettings>>;
   /** Present when the data object is encrypted: with what, and to whom. */
   readonly encryption?: ManifestEncryption;
+  /**
+   * The object's sections in stream order, tiling it from byte 0 with no gap. Absent for an
+   * encrypted backup (one age stream) and in manifests written before sections were indexed.
+   */
+  readonly sections?: readonly ManifestSection[];
 }
 
 /** Totals over every database of a count set. */
@@ -109,11 +131,56 @@ export function parseManifest(text: string): Manifest {
       !enc.recipients.every((r) => typeof r === "string")
     )
   ) problems.push("encryption");
+  const sections = obj.sections;
+  if (
+    sections !== undefined && (!Array.isArray(sections) || !sections.every(isManifestSection))
+  ) problems.push("sections");
   if (problems.length > 0) {
     throw new TypeError(`Cannot read manifest: invalid ${problems.join(", ")}`);
   }
   const manifest = value as Manifest;
   return { ...manifest, databases: canonicalKeys(manifest.databases) };
+}
+
+function isManifestSection(value: unknown): boolean {
+  const s = value as Partial<ManifestSection> | null;
+  return typeof s === "object" && s !== null && typeof s.name === "string" &&
+    [s.offset, s.length, s.dump_bytes].every((n) => Number.isSafeInteger(n) && n! >= 0) &&
+    typeof s.sha256 === "string" && /^[0-9a-f]{64}$/.test(s.sha256);
+}
+
+/**
+ * What is wrong with a manifest's section index, if anything: the sections must start with the
+ * globals, name each database once, and tile the object from byte 0 to its last byte.
+ *
+ * @param sections the manifest's `sections`
+ * @param objectBytes the data object's size
+ * @returns one phrase, or undefined when the index can be used
+ * @example
+ * ```ts
+ * sectionsProblem([{ name: "globals", offset: 0, length: 10, dump_bytes: 40, sha256 }], 12);
+ * // "the sections end at byte 10, the object has 12 bytes"
+ * ```
+ */
+export function sectionsProblem(
+  sections: readonly ManifestSection[],
+  objectBytes: number,
+): string | undefined {
+  if (sections[0]?.name !== "globals") return "the first section is not the globals";
+  const names = new Set<string>();
+  let end = 0;
+  for (const [i, section] of sections.entries()) {
+    // The first is the globals' whatever its name; a database may be called "globals" too.
+    if (i > 0 && names.has(section.name)) return `database "${section.name}" has two sections`;
+    if (i > 0) names.add(section.name);
+    if (section.offset !== end) {
+      return `section "${section.name}" starts at byte ${section.offset}, not ${end}`;
+    }
+    end += section.length;
+  }
+  return end === objectBytes
+    ? undefined
+    : `the sections end at byte ${end}, the object has ${objectBytes} bytes`;
 }
 
 /**

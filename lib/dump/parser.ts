@@ -74,6 +74,14 @@ export interface DumpParserOptions {
    * and blank lines included.
    */
   readonly onUnitEnd?: (end: number, kind: UnitKind) => void;
+  /**
+   * Called when pg_dumpall's comment block that opens a database's part of the script ends
+   * (`--`, `-- Database "<name>" dump`, `--`, between two units at top level), with the
+   * database's name and the script offset (from its first byte) where the block starts.
+   */
+  readonly onDatabaseComment?: (name: string, offset: number) => void;
+  /** Called when a `\connect` line switches the script to another database. */
+  readonly onConnect?: (name: string) => void;
 }
 
 /** What ended: see {@linkcode DumpParserOptions.onUnitEnd}. */
@@ -161,7 +169,13 @@ export class DumpParser {
   readonly #digests: boolean;
   readonly #digestsFor: ((database: string) => boolean) | undefined;
   readonly #onUnitEnd: ((end: number, kind: UnitKind) => void) | undefined;
+  readonly #onDatabaseComment: ((name: string, offset: number) => void) | undefined;
+  readonly #onConnect: ((name: string) => void) | undefined;
   #bytes = 0;
+  /** Script offset of the current chunk's first byte. */
+  #base = 0;
+  /** Script offset just after the last top-level unit that ended. */
+  #unitEnd = 0;
   #rows = 0;
   #dbs = new Map<string, DatabaseState>();
   #db: DatabaseState;
@@ -210,6 +224,11 @@ export class DumpParser {
   #comment = new Uint8Array(COMMENT_LIMIT);
   #commentLen = 0;
   #commentFrom = -1;
+  /** Script offsets of the comment line being read (its `--`, its end). */
+  #commentStart = 0;
+  #commentEnd = 0;
+  /** The last top-level comment line read: where it was, and whether it was a bare `--`. */
+  #lastComment: { start: number; end: number; bare: boolean } | undefined;
   #meta = new Uint8Array(META_LIMIT);
   #metaLen = 0;
   #metaFrom = -1;
@@ -222,6 +241,8 @@ export class DumpParser {
     this.#digests = options.digests ?? false;
     this.#digestsFor = options.digestsFor;
     this.#onUnitEnd = options.onUnitEnd;
+    this.#onDatabaseComment = options.onDatabaseComment;
+    this.#onConnect = options.onConnect;
     this.#db = this.#database(CLUSTER);
   }
 
@@ -240,14 +261,39 @@ export class DumpParser {
     return this.#unheaded;
   }
 
+  /**
+   * Script offset just after the last top-level unit that ended: while {@linkcode atTrivia}, what
+   * follows it is blank lines and comments only.
+   */
+  get unitEnd(): number {
+    return this.#unitEnd;
+  }
+
+  /**
+   * Whether the script so far ends between two units: after the last unit's end there are only
+   * blank lines and comments (no statement, backslash command or data has begun).
+   */
+  get atTrivia(): boolean {
+    if (this.#inData || this.#copyPending || this.#significant || this.#word !== WORD_NONE) {
+      return false;
+    }
+    const s = this.#state;
+    return s === NORMAL || s === DASH || s === LINE_COMMENT || s === SLASH || s === BLOCK ||
+      s === BLOCK_STAR || s === BLOCK_SLASH;
+  }
+
   /** Feeds the next chunk of the script. */
   push(chunk: Uint8Array): void {
+    this.#base = this.#bytes;
     this.#bytes += chunk.length;
     let pos = 0;
     while (pos < chunk.length) {
       if (this.#inData) {
         pos = this.#scanData(chunk, pos);
-        if (!this.#inData) this.#onUnitEnd?.(pos, "data");
+        if (!this.#inData) {
+          this.#unitEnd = this.#base + pos;
+          this.#onUnitEnd?.(pos, "data");
+        }
       } else {
         pos = this.#scanSql(chunk, pos);
       }
@@ -477,6 +523,7 @@ export class DumpParser {
               if (this.#captureFrom >= 0) this.#keepCapture(chunk, this.#captureFrom, i + 1);
               this.#captureFrom = -1;
               this.#endStatement();
+              this.#unitEnd = this.#base + i + 1;
               this.#onUnitEnd?.(i + 1, this.#copyPending ? "copy" : "statement");
             }
           } else {
@@ -578,6 +625,7 @@ export class DumpParser {
               this.#comment[1] = 0x2d;
               this.#commentLen = 2;
               this.#commentFrom = i + 1;
+              this.#commentStart = this.#base + i - 1;
             }
             i++;
           } else {
@@ -589,6 +637,7 @@ export class DumpParser {
           const nl = chunk.indexOf(NL, i);
           if (nl === -1) return n;
           if (this.#commentFrom >= 0) this.#keepComment(chunk, this.#commentFrom, nl);
+          this.#commentEnd = this.#base + nl;
           this.#endComment();
           this.#state = NORMAL;
           i = nl; // the newline itself is handled as SQL (it may start COPY data)
@@ -635,7 +684,10 @@ export class DumpParser {
           this.#endMeta();
           this.#state = NORMAL;
           // A command inside a statement belongs to it; one on its own is a unit.
-          if (!this.#significant) this.#onUnitEnd?.(nl + 1, "meta");
+          if (!this.#significant) {
+            this.#unitEnd = this.#base + nl + 1;
+            this.#onUnitEnd?.(nl + 1, "meta");
+          }
           i = nl;
           continue;
         }
@@ -735,6 +787,16 @@ export class DumpParser {
     // pg_dump's entry headers: "-- Name: ...; Type: ...", "-- Data for Name: ...; Type: ...".
     const m = /^-- (?:Data for |Statistics for )?Name: .*; Type: (.+?); Schema: /.exec(text);
     if (m) this.#header = { type: m[1]! };
+    const line = text.replace(/\r$/, "");
+    const previous = this.#lastComment;
+    const start = this.#commentStart;
+    this.#lastComment = { start, end: this.#commentEnd, bare: line === "--" };
+    const database = /^-- Database "(.*)" dump$/.exec(line);
+    if (database && this.#onDatabaseComment) {
+      // The block starts at the bare `--` line right before, when there is one.
+      const adjacent = previous?.bare && previous.end + 1 === start;
+      this.#onDatabaseComment(database[1]!, adjacent ? previous.start : start);
+    }
   }
 
   #endMeta(): void {
@@ -744,6 +806,7 @@ export class DumpParser {
     if (text.startsWith("\\connect ") || text.startsWith("\\c ")) {
       const name = parseConnectLine(text.replace(/^\\c /, "\\connect "));
       if (name !== undefined) {
+        this.#onConnect?.(name);
         this.#dbName = name;
         this.#db = this.#database(name);
       }
