@@ -9,6 +9,7 @@
 import { type BackupKeys, fileNameOf } from "../bucket/keys.ts";
 import { type Manifest, MANIFEST_FORMAT } from "../bucket/manifest.ts";
 import { sha256Line } from "../checksum.ts";
+import { StoreError } from "../errors.ts";
 import type { ObjectStore } from "../s3/object_store.ts";
 import type { Staged } from "../s3/staged.ts";
 import type { Log } from "../log.ts";
@@ -48,6 +49,7 @@ export function backupManifest(input: ManifestInput): Manifest {
     ...(recipients.length > 0
       ? { encryption: { method: "age" as const, recipients: [...recipients] } }
       : {}),
+    ...(streamed.sections ? { sections: streamed.sections } : {}),
   };
 }
 
@@ -62,7 +64,8 @@ export interface Staging {
 /**
  * Writes the backup's final keys: the data object (joined from the staged segments), its
  * `.sha256` and then `manifest.json`. The small objects are staged beside the data first, so
- * each final key is written by a copy that either happens whole or not at all.
+ * each final key is written by a copy that either happens whole or not at all, and a failure
+ * before the data copy touches no final key.
  *
  * @param store the bucket; its signal should outlive a SIGTERM by the commit's grace
  * @param staging the final keys, and the staging folder (what is staged is recorded there)
@@ -89,22 +92,31 @@ export async function commitBackup(
       type: "application/json",
     },
   ].map((o) => ({ ...o, temp: tempDir + o.key.slice(keys.dir.length) }));
-  // Stage the small objects while the data is copied; then the .sha256, and manifest.json last.
-  await Promise.all([
-    store.compose(
-      keys.data,
-      streamed.segments,
-      { sha256: streamed.sha256, "dump-bytes": String(streamed.dumpBytes) },
-      encrypted ? DATA_TYPE.encrypted : DATA_TYPE.plain,
-    ),
-    ...small.map(async (o) => {
-      staged.objects.add(o.temp);
-      await store.putSmall(o.temp, o.body, o.type);
-    }),
-  ]);
-  log.info("commit", "data object written", { key: keys.data, bytes: streamed.compressedBytes });
+  // Stage the small objects first: a failure here has touched no final key.
   for (const o of small) {
-    await store.copy(o.temp, o.key, {}, o.type, new TextEncoder().encode(o.body).length);
+    staged.objects.add(o.temp);
+    await store.putSmall(o.temp, o.body, o.type);
+  }
+  await store.compose(
+    keys.data,
+    streamed.segments,
+    { sha256: streamed.sha256, "dump-bytes": String(streamed.dumpBytes) },
+    encrypted ? DATA_TYPE.encrypted : DATA_TYPE.plain,
+  );
+  log.info("commit", "data object written", { key: keys.data, bytes: streamed.compressedBytes });
+  // Then the .sha256, and manifest.json last.
+  try {
+    for (const o of small) {
+      await store.copy(o.temp, o.key, {}, o.type, new TextEncoder().encode(o.body).length);
+    }
+  } catch (err) {
+    if (!(err instanceof StoreError)) throw err;
+    throw new StoreError(
+      err.message,
+      `${keys.data} already holds this run's data, without its .sha256 or manifest.json; ${err.hint}: until a backup of the day completes, a drill of ${keys.dir} fails with sha256 mismatch or drills the day before`,
+      err.code,
+      { cause: err },
+    );
   }
   log.info("commit", "sha256 and manifest written", {
     sha256_key: keys.sha256,

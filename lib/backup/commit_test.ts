@@ -63,6 +63,7 @@ async function stage(
       dumpBytes: 3 * data.length,
       sha256: createHash("sha256").update(data).digest("hex"),
       counts: { app: { tables: { "public.orders": 3 }, largeObjects: 0 } },
+      sections: undefined,
     },
     recipients,
   };
@@ -166,6 +167,40 @@ Deno.test("commitBackup() whose manifest.json copy fails leaves no manifest.json
   assert.equal(await findNewestBackup(store, "pg", { needManifest: true }), undefined);
 });
 
+Deno.test("commitBackup() whose staging of manifest.json fails touches no final key, and no copy runs on", async () => {
+  const store = new MemoryStore();
+  const run = await stage(store, sampleData(5 * MiB + 1000));
+  const { keys } = run.staging;
+  store.failNext("put object", `${TEMP_DIR}manifest.json`, { code: "AccessDenied" });
+  await assert.rejects(
+    commitBackup(store, capturedLog().log, run.staging, run.streamed, manifestOf(run)),
+    (err: unknown) => err instanceof StoreError && err.code === "AccessDenied",
+  );
+  // Settled: nothing is still copying into the final keys after the failure.
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.deepEqual(store.keys(keys.dir), []);
+  assert.ok(!store.requests.some((r) => r.key.startsWith(keys.dir)), "no request on a final key");
+});
+
+Deno.test("commitBackup() that fails after the data copy says the day's folder holds this run's data", async () => {
+  const store = new MemoryStore();
+  const run = await stage(store, sampleData(1000));
+  const { keys } = run.staging;
+  store.failNext("copy object", keys.sha256, { code: "InternalError" });
+  await assert.rejects(
+    commitBackup(store, capturedLog().log, run.staging, run.streamed, manifestOf(run)),
+    (err: unknown) => {
+      assert.ok(err instanceof StoreError);
+      assert.match(
+        err.hint,
+        /^pg\/2025\/06\/01\/full\.sql\.zst already holds this run's data, without its \.sha256 or manifest\.json; .*: until a backup of the day completes, a drill of pg\/2025\/06\/01\/ fails with sha256 mismatch or drills the day before$/,
+      );
+      return true;
+    },
+  );
+  assert.deepEqual(store.keys(keys.dir), [keys.data]);
+});
+
 Deno.test("commitBackup() whose data copy fails writes no final key and aborts the multipart copy", async () => {
   const store = new MemoryStore();
   const run = await stage(store, sampleData(5 * MiB + 1000));
@@ -220,7 +255,9 @@ Deno.test("commitBackup() records what it staged, so Staged.cleanUp() leaves not
   store.failNext("list objects", TEMP_DIR, { code: "AccessDenied" });
   store.failNext("list multipart uploads", TEMP_DIR, { code: "AccessDenied" });
   const left = await staged.cleanUp(store, TEMP_DIR);
-  assert.deepEqual(left, { objects: [], uploads: [], error: undefined });
+  assert.deepEqual({ objects: left.objects, uploads: left.uploads }, { objects: [], uploads: [] });
+  // The failed listing is kept as the reason, should anything have been left.
+  assert.equal((left.error as StoreError).code, "AccessDenied");
   assert.deepEqual(store.keys("pg/.tmp/"), []);
   assert.deepEqual(store.openUploads(), []);
   assert.deepEqual(store.keys(), [keys.data, keys.sha256, keys.manifest]);
@@ -235,7 +272,7 @@ Deno.test("commitBackup() that failed still leaves its staged objects to Staged.
   );
   store.failNext("list objects", TEMP_DIR, { code: "AccessDenied" });
   const left = await run.staging.staged.cleanUp(store, TEMP_DIR);
-  assert.deepEqual(left, { objects: [], uploads: [], error: undefined });
+  assert.deepEqual({ objects: left.objects, uploads: left.uploads }, { objects: [], uploads: [] });
   assert.deepEqual(store.keys("pg/.tmp/"), []);
   assert.deepEqual(store.keys(), [run.staging.keys.data]);
 });

@@ -26,22 +26,23 @@ export class Staged {
    */
   async cleanUp(store: ObjectStore, tempDir: string): Promise<Leftovers> {
     const cleanup = store.forCleanup();
-    const uploads = new Map(this.uploads);
+    const left: Leftovers = { objects: [], uploads: [], error: undefined };
+    // Upload id → key: each upload once, whether recorded, found, or both.
+    const uploads = new Map([...this.uploads].map(([key, id]) => [id, key]));
     const objects = new Set(this.objects);
-    // Anything else in the folder is this run's too (a lost answer, a killed request).
+    // Anything else in the folder is this run's too (a lost answer, a killed request). A listing
+    // that fails is the reason given if anything is left; the next run's stale cleanup retries.
     await Promise.all([
       cleanup.listIncompleteUploads(tempDir).then(
-        (found) => found.forEach((u) => uploads.set(`${u.key}\n${u.uploadId}`, u.uploadId)),
-        () => {},
+        (found) => found.forEach((u) => uploads.set(u.uploadId, u.key)),
+        (err) => (left.error ??= err),
       ),
       cleanup.listObjects(tempDir).then(
         (found) => found.forEach((o) => objects.add(o.key)),
-        () => {},
+        (err) => (left.error ??= err),
       ),
     ]);
-    const left: Leftovers = { objects: [], uploads: [], error: undefined };
-    await Promise.all([...uploads].map(async ([entry, uploadId]) => {
-      const key = entry.split("\n")[0]!;
+    await Promise.all([...uploads].map(async ([uploadId, key]) => {
       try {
         await cleanup.abortUpload(key, uploadId);
         this.uploads.delete(key);

@@ -111,6 +111,26 @@ Deno.test("Staged.cleanUp() names an upload it could not abort in Leftovers", as
   assert.deepEqual(store.openUploads().map((u) => u.key), [key]);
 });
 
+Deno.test("Staged.cleanUp() aborts an upload it recorded and also found once, and names nothing left", async () => {
+  const store = new MemoryStore();
+  const staged = new Staged();
+  const key = `${TEMP_DIR}full.sql.zst.seg-0001`;
+  staged.uploads.set(key, await store.createMultipart(key, "application/zstd"));
+  store.requests.splice(0);
+  // One abort fails; the upload is the same one the listing finds, so it is tried once.
+  store.failNext("abort multipart upload", key, { code: "InternalError" });
+  const left = await staged.cleanUp(store, TEMP_DIR);
+  assert.deepEqual(left.uploads, [key]);
+  assert.equal(store.requests.filter((r) => r.request === "abort multipart upload").length, 1);
+  // And when it works, nothing is named.
+  const again = await staged.cleanUp(store, TEMP_DIR);
+  assert.deepEqual({ objects: again.objects, uploads: again.uploads }, {
+    objects: [],
+    uploads: [],
+  });
+  assert.deepEqual(store.openUploads(), []);
+});
+
 Deno.test("Staged.cleanUp() leaves other runs' folders and the backups alone", async () => {
   const store = new MemoryStore();
   const others = [

@@ -428,7 +428,7 @@ export class S3Store implements ObjectStore {
       if (page.next === undefined) break;
       token = page.next;
     }
-    return objects.sort((a, b) => a.key.localeCompare(b.key));
+    return objects.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
 
   /** Lists incomplete multipart uploads under a prefix. */

@@ -532,7 +532,7 @@ export class MemoryStore implements ObjectStore {
       [...this.#state.objects]
         .filter(([key]) => key.startsWith(prefix))
         .map(([key, o]) => ({ key, size: o.bytes.length, lastModified: o.lastModified }))
-        .sort((a, b) => a.key.localeCompare(b.key)));
+        .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)));
   }
 
   /** The open multipart uploads under a prefix, sorted by key, then by initiation. */
