@@ -20,7 +20,8 @@ import { runRecovery } from "./lib/recover/run.ts";
 const SUMMARY = `Drill (the default): restores the newest backup (or --key) into a scratch
 PostgreSQL on localhost: find -> sha256 check -> [age -d] | zstd -dc | psql -v ON_ERROR_STOP=1
 -> smoke checks -> row counts compared with the backup's manifest.json -> every value compared
--> drill report (logged, and stored as drill-report.json beside the backup). A
+-> drill report (logged, and stored as drill-report.json beside the backup). The same read
+checks every section of the index in manifest.json ("section index OK"). A
 full.sql.zst.age backup needs AGE_IDENTITY_FILE. Log markers: "sha256 OK", "restore OK",
 "smoke OK", "drill OK".
 With --verify-only it restores nothing: it reads the backup and compares the server SCRATCH_*
@@ -31,7 +32,10 @@ databases into the server SCRATCH_PG* names, which may be live. It refuses, chan
 when a name exists there or a database is not in the backup; checks the sha256 before anything
 reaches the server; creates only the missing roles the databases need and leaves every other
 database, role and setting as it is; checks rows and values under the new names; and drops
-what it created if it fails. Log markers: "sha256 OK", "restore OK", "recovery OK".`;
+what it created if it fails. A backup with a section index (manifest.json "sections") is read
+by section: only the globals and the chosen databases, by ranged GETs, each section's sha256
+checked first; --jobs N restores up to N of them at once. Log markers: "sha256 OK",
+"restore OK", "recovery OK".`;
 
 /**
  * Runs the restore drill.

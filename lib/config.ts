@@ -365,6 +365,16 @@ export const DRILL_SETTINGS = {
     help:
       "with --recover (required): comma-separated databases of the backup to restore, names as stored (\\, for a comma in a name)",
   },
+  restoreJobs: {
+    env: "RESTORE_JOBS",
+    flag: "jobs",
+    kind: "int",
+    default: "1",
+    min: 1,
+    max: 16,
+    help:
+      "with --recover: restore up to this many chosen databases at once, each in its own psql, after the globals (a backup with a section index; one read whole restores in one psql)",
+  },
   restoreRename: {
     env: "RESTORE_RENAME",
     flag: "rename",

@@ -207,7 +207,31 @@ Deno.test("encryption at rest with age", async (t) => {
       assert.equal(manifest.sha256, (await getText(stack, `${data}.sha256`)).slice(0, 64));
       const size = (await stack.listKeys()).find((k) => k.key === data)?.size;
       assert.equal(manifest.compressed_bytes, size);
+      // One age stream: no section index to read it by.
+      assert.equal(manifest.sections, undefined);
     });
+
+    await t.step(
+      "a recovery from an encrypted backup reads it whole, and says so",
+      async () => {
+        await using target = await freshScratch("recover-encrypted");
+        const run = await runEntrypoint("restore_drill.ts", {
+          ...drillEnv,
+          ...scratchEnv(target),
+          RECOVER: "true",
+          RESTORE_DATABASES: "analytics",
+        });
+        outputs.push(run.output);
+        assert.equal(run.code, 0, run.stderr);
+        assert.equal(run.lastLine.msg, "recovery OK");
+        const whole = run.lines.find((l) => l.msg === "reading the whole backup");
+        assert.equal(whole?.reason, "it is encrypted: one age stream, without a section index");
+        assert.equal(
+          (run.lines.find((l) => l.msg === "recovery report")?.report as { read: string }).read,
+          "whole",
+        );
+      },
+    );
 
     await t.step(
       "drill OK on an encrypted backup: age -d before zstd -d, every row back, the key never in argv",

@@ -8,6 +8,7 @@
  */
 import assert from "node:assert/strict";
 import type { RecoveryReport } from "../lib/recover/report.ts";
+import { snapshot } from "./harness/fixtures.ts";
 import { lookupUser } from "./harness/process.ts";
 import { type PgServer, startPostgres } from "./harness/postgres.ts";
 import {
@@ -33,19 +34,6 @@ function targetEnv(stack: Stack, target: PgServer, extra: Record<string, string>
     RECOVER: "true",
     ...extra,
   };
-}
-
-/** Everything an operator could see of a target: databases, roles, role settings. */
-async function snapshot(pg: PgServer): Promise<string> {
-  return await pg.psql(`
-    SELECT json_build_object(
-      'databases', (SELECT json_agg(datname ORDER BY datname) FROM pg_database),
-      'roles', (SELECT json_agg(json_build_array(rolname, rolsuper, rolcanlogin, rolpassword)
-                ORDER BY rolname) FROM pg_authid),
-      'settings', (SELECT json_agg(json_build_array(setdatabase, setrole, setconfig)
-                   ORDER BY setdatabase, setrole) FROM pg_db_role_setting),
-      'memberships', (SELECT json_agg(json_build_array(roleid, member) ORDER BY roleid, member)
-                      FROM pg_auth_members))`);
 }
 
 function msgs(run: RunResult): string[] {

@@ -90,7 +90,12 @@ async function restore(run: RestoreRun, opened: OpenedBackup) {
   const { config, log } = run;
   const parsed = new DumpStatsStream({ digests: true });
   const roles = new RoleFilterStream(config.scratchUser);
-  const read = await readBackup(run, opened, "reading backup", [parsed, roles], psqlSink(run));
+  const read = await readBackup(run, opened, {
+    intro: "reading backup",
+    transforms: [parsed, roles],
+    sink: psqlSink(run),
+    checkIndex: true,
+  });
   if (roles.dropped.length > 0) {
     log.info("restore", "kept the scratch superuser as it is", {
       role: config.scratchUser,

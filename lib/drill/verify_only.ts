@@ -44,7 +44,13 @@ export async function runVerifyOnly(
   const parsed = new DumpStatsStream({ digests: true });
   const read = await run.phase(
     "read",
-    () => readBackup(run, opened, "reading backup", [parsed], undefined),
+    () =>
+      readBackup(run, opened, {
+        intro: "reading backup",
+        transforms: [parsed],
+        sink: undefined,
+        checkIndex: true,
+      }),
   );
   const manifest = await opened.files.manifestFor(read.sha256);
   // The expected counts come from the very bytes just verified, manifest or not.

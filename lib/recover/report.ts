@@ -5,16 +5,21 @@
  * @module
  */
 import { totals } from "../bucket/manifest.ts";
-import type { RecoveryFilterStream } from "../dump/recover_filter.ts";
-import type { DumpCounts } from "../dump/stream.ts";
-import { renameDatabases } from "../restore/checks.ts";
-import { reportBase, type RestoreReport, type SectionsInput } from "../restore/report.ts";
+import type { ServerVersion } from "../pg/client.ts";
+import type { OpenedBackup } from "../restore/open.ts";
+import { reportBase, type RestoreReport } from "../restore/report.ts";
 import type { RestoreRun } from "../restore/run.ts";
 import type { RecoveryPlan } from "./plan.ts";
+import type { Restored, Verified } from "./reader.ts";
 
 /** The recovery report: the shared sections, the target, and what only a recovery has. */
 export type RecoveryReport = RestoreReport<"target"> & {
   readonly recovered_at: string;
+  /**
+   * How the backup was read: `whole` (its sha256 checked), or `sections` (only the globals and
+   * the chosen databases, each section's sha256 checked against the index in manifest.json).
+   */
+  readonly read: "whole" | "sections";
   /** Backup name → name on the target. */
   readonly databases: Readonly<Record<string, string>>;
   readonly roles: {
@@ -31,31 +36,42 @@ export type RecoveryReport = RestoreReport<"target"> & {
 };
 
 /** What a recovery did, step by step. */
-export interface RecoveryOutcome extends SectionsInput {
+export interface RecoveryOutcome {
   readonly plan: RecoveryPlan;
-  /** The filter of the restoring pass: what it sent, created and skipped. */
-  readonly filter: RecoveryFilterStream["filter"];
-  /** Roles the databases name that the target already had. */
-  readonly keptRoles: readonly string[];
-  readonly counted: DumpCounts | undefined;
+  readonly opened: OpenedBackup;
+  readonly version: ServerVersion;
+  readonly verified: Verified;
+  readonly restored: Restored;
 }
 
 /** Builds the report of a recovery that passed, and logs it (`recovery report`). */
 export function recoveryReport(run: RestoreRun, outcome: RecoveryOutcome): RecoveryReport {
-  const { plan, filter, counted } = outcome;
-  const sum = totals(counted ?? renameDatabases(filter.counts(), plan));
+  const { plan, restored, verified, opened } = outcome;
+  const sum = totals(restored.counted ?? restored.dumpCounts);
   const report: RecoveryReport = {
-    ...reportBase(run, outcome, "target", counted !== undefined),
+    ...reportBase(
+      run,
+      {
+        opened,
+        read: { bytes: restored.bytes, sha256: verified.sha256, decrypted: restored.decrypted },
+        manifest: opened.manifest,
+        version: outcome.version,
+        values: restored.values,
+      },
+      "target",
+      restored.counted !== undefined,
+    ),
     recovered_at: run.ctx.now().toISOString(),
+    read: restored.read,
     databases: Object.fromEntries(plan),
     roles: {
-      created: filter.createdRoles,
-      kept: outcome.keptRoles,
-      memberships_skipped: filter.skippedMemberships,
+      created: restored.createdRoles,
+      kept: verified.keptRoles,
+      memberships_skipped: restored.skippedMemberships,
     },
-    skipped_cluster_wide: filter.skipped,
+    skipped_cluster_wide: restored.skipped,
     restored: { ...sum, databases: plan.size },
-    sql_bytes: { dump: filter.bytes, sent_to_psql: filter.sentBytes },
+    sql_bytes: { dump: restored.sqlBytes, sent_to_psql: restored.sentBytes },
     duration_ms: Math.round(performance.now() - run.startedAt),
   };
   run.log.info("report", "recovery report", { report });

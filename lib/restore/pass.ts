@@ -16,6 +16,8 @@ import { type ChildSpec, type PartFailure, Pipeline, relay } from "../pipeline.t
 import { zstdDecompressSpec } from "../pg/tools.ts";
 import { reportProgress } from "../progress.ts";
 import type { ObjectStore } from "../s3/object_store.ts";
+import type { ManifestSection } from "../bucket/manifest.ts";
+import { openSections, type SectionHash, SectionHashStream, type Span } from "./sections.ts";
 
 /** Where the SQL goes. */
 export interface Sink {
@@ -46,6 +48,13 @@ export interface PassOptions {
   readonly identityFile: string | undefined;
   /** The recipients the backup's manifest records (when it describes this key), for messages. */
   readonly recipients: readonly string[] | undefined;
+  /**
+   * Read only these sections of the object, one ranged GET after another, each hashed on its
+   * own (a recovery of chosen databases). Without them the whole object is read.
+   */
+  readonly ranges?: readonly ManifestSection[];
+  /** Reading the whole object: hash these consecutive spans of it too (the drill's index). */
+  readonly spans?: readonly Span[];
 }
 
 /** What a pass read, and the first thing that failed downstream of S3. */
@@ -64,6 +73,8 @@ export interface PassResult {
   readonly resumes: number;
   /** Whether age decrypted the object on its way to zstd. */
   readonly decrypted: boolean;
+  /** What each section (of `ranges`, or of `spans`) hashed to, in order. */
+  readonly sections: readonly SectionHash[];
   /**
    * The first failure of age, zstd, a transform or the sink, if any; words are the caller's,
    * except for an identity that opens none of the recipients (a BackupUnreadableError).
@@ -94,7 +105,11 @@ export async function restorePass(options: PassOptions): Promise<PassResult> {
     options.recipients,
     options.childEnv,
   );
-  const download = await store.read(key);
+  const download = options.ranges
+    ? await openSections(store, key, options.ranges)
+    : await store.read(key);
+  const spans = options.ranges ?? options.spans ?? [];
+  const sections = spans.length > 0 ? new SectionHashStream(spans) : undefined;
   const run = new Pipeline(options.signal, { stopOnFailure: false });
   const sum = new ChecksumStream();
   const age = decryption
@@ -113,7 +128,13 @@ export async function restorePass(options: PassOptions): Promise<PassResult> {
   if (age) run.track("age → zstd", relay(age, zstd, run.signal));
   const fed = run.track(
     "download",
-    feed(download.stream.pipeThrough(sum), (age ?? zstd).stdin!, run.signal),
+    feed(
+      sections
+        ? download.stream.pipeThrough(sum).pipeThrough(sections)
+        : download.stream.pipeThrough(sum),
+      (age ?? zstd).stdin!,
+      run.signal,
+    ),
     { critical: true },
   );
   {
@@ -143,6 +164,7 @@ export async function restorePass(options: PassOptions): Promise<PassResult> {
     complete,
     resumes: download.resumes(),
     decrypted: age !== undefined,
+    sections: sections?.hashes() ?? [],
     failure,
     durationMs: Math.round(performance.now() - t0),
   };

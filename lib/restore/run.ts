@@ -44,13 +44,16 @@ export class RestoreRun {
     return this.ctx.log;
   }
 
-  /** Runs a phase and records its duration under `phases[name]`. */
+  /**
+   * Runs a phase and records its duration under `phases[name]`; a phase run more than once (a
+   * check per database) adds up.
+   */
   async phase<T>(name: string, fn: () => Promise<T>): Promise<T> {
     const t = performance.now();
     try {
       return await fn();
     } finally {
-      this.phases[name] = Math.round(performance.now() - t);
+      this.phases[name] = (this.phases[name] ?? 0) + Math.round(performance.now() - t);
     }
   }
 }

@@ -110,6 +110,7 @@ export class FaultRelay implements AsyncDisposable {
   #listener: Deno.Listener | undefined;
   #latencyMs = 0;
   #bytesPerSecond = 0;
+  #responseBytes = 0;
 
   constructor(target: string) {
     const url = new URL(target);
@@ -133,6 +134,19 @@ export class FaultRelay implements AsyncDisposable {
   /** Removes every rule. */
   clear(): void {
     this.#rules.length = 0;
+  }
+
+  /**
+   * Bytes relayed from the server to the clients (heads and bodies of every response) since the
+   * relay started or {@linkcode countFromHere}: what a program read from S3 through the relay.
+   */
+  get responseBytes(): number {
+    return this.#responseBytes;
+  }
+
+  /** Starts {@linkcode responseBytes} again from 0. */
+  countFromHere(): void {
+    this.#responseBytes = 0;
   }
 
   /** Adds `latencyMs` before each chunk relayed, and caps each direction at `bytesPerSecond`. */
@@ -257,6 +271,7 @@ export class FaultRelay implements AsyncDisposable {
           }
           continue;
         }
+        this.#responseBytes += chunk.length;
         await this.#write(pair, pair.client, chunk);
       }
     } catch {

@@ -124,3 +124,19 @@ export function alive(pid: number): boolean {
 export function dayFolder(daysAgo = 0): string {
   return new Date(Date.now() - daysAgo * 86400_000).toISOString().slice(0, 10).replaceAll("-", "/");
 }
+
+/**
+ * Everything an operator could see of a server's cluster: databases, roles, role settings and
+ * memberships, as one JSON text to compare before and after.
+ */
+export async function snapshot(pg: PgServer): Promise<string> {
+  return await pg.psql(`
+    SELECT json_build_object(
+      'databases', (SELECT json_agg(datname ORDER BY datname) FROM pg_database),
+      'roles', (SELECT json_agg(json_build_array(rolname, rolsuper, rolcanlogin, rolpassword)
+                ORDER BY rolname) FROM pg_authid),
+      'settings', (SELECT json_agg(json_build_array(setdatabase, setrole, setconfig)
+                   ORDER BY setdatabase, setrole) FROM pg_db_role_setting),
+      'memberships', (SELECT json_agg(json_build_array(roleid, member) ORDER BY roleid, member)
+                      FROM pg_auth_members))`);
+}
