@@ -187,7 +187,7 @@ export interface StreamPass {
 export async function timeDumpThrough(
   pgDumpall: string,
   env: Record<string, string>,
-  transform: TransformStream<Uint8Array, Uint8Array>,
+  transform: TransformStream<Uint8Array, Uint8Array | object>,
   keep?: Uint8Array[],
 ): Promise<StreamPass> {
   const cpu0 = cpuUsage();
@@ -206,6 +206,8 @@ export async function timeDumpThrough(
   await child.stdout.pipeThrough(transform).pipeTo(
     new WritableStream({
       write(chunk) {
+        // A sectioned stream's marks carry no bytes.
+        if (!(chunk instanceof Uint8Array)) return;
         bytes += chunk.byteLength;
         chunks++;
         keep?.push(chunk);
@@ -227,7 +229,7 @@ export async function timeDumpThrough(
  */
 export async function timeInMemory(
   chunks: readonly Uint8Array[],
-  transform: TransformStream<Uint8Array, Uint8Array>,
+  transform: TransformStream<Uint8Array, Uint8Array | object>,
 ): Promise<StreamPass> {
   const cpu0 = cpuUsage();
   const t0 = performance.now();
@@ -235,7 +237,7 @@ export async function timeInMemory(
   await ReadableStream.from(chunks).pipeThrough(transform).pipeTo(
     new WritableStream({
       write(chunk) {
-        bytes += chunk.byteLength;
+        if (chunk instanceof Uint8Array) bytes += chunk.byteLength;
       },
     }),
   );

@@ -19,7 +19,7 @@
 import { parseArgs } from "node:util";
 import { CopyDigest } from "../../lib/dump/copy_digest.ts";
 import { DumpParser } from "../../lib/dump/parser.ts";
-import { DumpStatsStream } from "../../lib/dump/stream.ts";
+import { DumpStatsStream, SectionedDumpStream } from "../../lib/dump/stream.ts";
 
 const MiB = 1024 * 1024;
 const CHUNK = 64 * 1024;
@@ -108,5 +108,10 @@ if (import.meta.main) {
     return d.rows;
   });
   await fastest("DumpStatsStream, pass-through", chunks, stream(false));
-  await fastest("DumpStatsStream, drop options (backup)", chunks, stream(true));
+  await fastest("DumpStatsStream, drop options", chunks, stream(true));
+  await fastest("SectionedDumpStream, drop options (backup)", chunks, async () => {
+    const s = new SectionedDumpStream({ dropInternalOptions: true });
+    await ReadableStream.from(chunks).pipeThrough(s).pipeTo(new WritableStream());
+    return s.rows;
+  });
 }

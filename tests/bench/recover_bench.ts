@@ -1,26 +1,32 @@
 /**
- * What recovering one small database costs when the backup's other databases are large (issue
- * 10): the bench cluster (`shop`, `ledger`, grown to about `--size-mib` MiB of SQL) plus a small
- * `tiny` database, backed up once; then `restore-drill --recover --databases tiny` into an empty
- * PostgreSQL 18 server, against the whole backup restored by the drill into another. It prints
- * each run's time (the recovery's split into its first read, which checks the sha256 before the
- * target changes, and its restore), and the bytes sent to psql against the whole dump. Figures
- * only; nothing is asserted.
+ * What recovering chosen databases costs. The bench cluster (`shop`, `ledger`, grown to about
+ * `--size-mib` MiB of SQL), a small `tiny` database, and two databases of equal size (`twin_a`,
+ * `twin_b`, about `--twin-mib` MiB each) are backed up once. Then, each run counted at a loopback
+ * relay in front of the S3 server:
  *
- * Usage: `deno run --allow-all tests/bench/recover_bench.ts [--size-mib 1600]`
+ * - the whole backup restored by the drill (the reference);
+ * - `tiny` recovered alone, reading only its section and the globals' (after), and the same with
+ *   the manifest's section index removed, so the whole object is read (before): bytes read from
+ *   S3 and the RTO of each;
+ * - `twin_a,twin_b` recovered with RESTORE_JOBS=1, then with RESTORE_JOBS=2.
+ *
+ * Figures only; nothing is asserted.
+ *
+ * Usage: `deno run --allow-all tests/bench/recover_bench.ts [--size-mib 1600] [--twin-mib 256]`
  *
  * @module
  */
 
 import { parseArgs } from "node:util";
 import type { RecoveryReport } from "../../lib/recover/report.ts";
+import { startFaultRelay } from "../harness/fault_relay.ts";
+import { dayFolder, upload } from "../harness/fixtures.ts";
 import { startPostgres } from "../harness/postgres.ts";
 import { runEntrypoint, type RunResult } from "../harness/run.ts";
-import { startStack } from "../harness/stack.ts";
-import { addUnits, createBenchSchema, settle } from "./_bench_data.ts";
+import type { Stack } from "../harness/stack.ts";
+import { startSizedStack } from "./_bench_data.ts";
 
 const MiB = 1024 * 1024;
-const GiB = 1024 * MiB;
 
 function say(text: string): void {
   console.error(`[recover bench ${new Date().toISOString().slice(11, 19)}] ${text}`);
@@ -41,76 +47,144 @@ function ok(run: RunResult, what: string): RunResult {
   return run;
 }
 
+/** One recovery into a fresh PostgreSQL 18, through `endpoint`. */
+async function recover(
+  stack: Stack,
+  endpoint: string,
+  extra: Record<string, string>,
+): Promise<{ run: RunResult; report: RecoveryReport }> {
+  await using target = await startPostgres({ version: 18, superuser: "drill_admin" });
+  const run = ok(
+    await runEntrypoint(
+      "restore_drill.ts",
+      {
+        ...stack.drillEnv,
+        S3_ENDPOINT: endpoint,
+        SCRATCH_PGPORT: String(target.port),
+        SCRATCH_PGUSER: target.user,
+        SCRATCH_PGPASSWORD: target.password,
+        RECOVER: "true",
+        ...extra,
+      },
+      [],
+      { timeoutMs: 3600_000 },
+    ),
+    `recovery of ${extra.RESTORE_DATABASES}`,
+  );
+  const report = run.lines.find((l) => l.msg === "recovery report")?.report as RecoveryReport;
+  return { run, report };
+}
+
 async function main(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
-    options: { "size-mib": { type: "string", default: "1600" } },
+    options: {
+      "size-mib": { type: "string", default: "1600" },
+      "twin-mib": { type: "string", default: "256" },
+    },
   });
   const sizeMiB = Number(values["size-mib"]);
-  say("starting the stack (source PostgreSQL 18, RGW on bluestore)");
-  await using stack = await startStack({
-    sample: "none",
-    rgw: { objectstore: "bluestore", storeBytes: 8 * GiB },
-  });
-  await createBenchSchema(stack.source);
-  // About 6 MiB of SQL per generation unit (measured: 275 units gave 1,658 MiB).
-  const units = Math.max(1, Math.round(sizeMiB / 6));
-  say(`loading ${units} units into shop and ledger`);
-  await addUnits(stack.source, 0, units);
+  const twinRows = Math.round(Number(values["twin-mib"]) * MiB / 105);
+  say(`starting a stack whose bench databases dump to about ${sizeMiB} MiB`);
+  await using stack = await startSizedStack(sizeMiB, say);
   await stack.source.psql("CREATE DATABASE tiny");
   await stack.source.psql(
     `CREATE TABLE notes (id int PRIMARY KEY, body text NOT NULL);
      INSERT INTO notes SELECT i, 'note ' || i FROM generate_series(1, 1000) AS i;`,
     "tiny",
   );
-  await settle(stack.source);
+  say(`creating twin_a and twin_b, ${twinRows} rows each`);
+  await stack.source.psql("CREATE DATABASE twin_a");
+  await stack.source.psql(
+    `CREATE TABLE readings (id bigint PRIMARY KEY, sensor text, at timestamptz, value numeric,
+                            note text);
+     INSERT INTO readings SELECT i, 'sensor-' || (i % 500), timestamptz '2026-01-01' + i * interval '1 s',
+       round((random() * 1000)::numeric, 3), md5(i::text)
+       FROM generate_series(1, ${twinRows}) AS i;
+     CREATE INDEX ON readings (sensor, at);
+     VACUUM ANALYZE readings;`,
+    "twin_a",
+  );
+  await stack.source.psql("CREATE DATABASE twin_b TEMPLATE twin_a");
   say("backing up");
-  ok(await runEntrypoint("backup.ts", stack.backupEnv), "backup");
+  const backup = ok(await runEntrypoint("backup.ts", stack.backupEnv), "backup");
+  const objectBytes = Number(backup.lastLine.bytes);
+  const stream = backup.lines.find((l) => l.msg === "stream OK");
+  console.log(
+    `backup: ${mib(objectBytes)} compressed (${stream?.sections} sections), ${
+      mib(Number(backup.lastLine.dump_bytes))
+    } of SQL, in ${seconds(backup.durationMs)}`,
+  );
 
+  await using relay = startFaultRelay(stack.s3.endpoint);
   say("restoring the whole backup with the drill");
+  relay.countFromHere();
   const drillRun = ok(
-    await runEntrypoint("restore_drill.ts", { ...stack.drillEnv, EXPECTED_DATABASES: "tiny" }),
+    await runEntrypoint(
+      "restore_drill.ts",
+      {
+        ...stack.drillEnv,
+        S3_ENDPOINT: relay.endpoint,
+        EXPECTED_DATABASES: "tiny",
+      },
+      [],
+      { timeoutMs: 3600_000 },
+    ),
     "drill",
   );
   const drillRestore = drillRun.lines.find((l) => l.msg === "restore OK");
-
-  say("recovering tiny alone into an empty server");
-  await using target = await startPostgres({ version: 18, superuser: "drill_admin" });
-  const recoverRun = ok(
-    await runEntrypoint("restore_drill.ts", {
-      ...stack.drillEnv,
-      SCRATCH_PGPORT: String(target.port),
-      SCRATCH_PGUSER: target.user,
-      SCRATCH_PGPASSWORD: target.password,
-      RECOVER: "true",
-      RESTORE_DATABASES: "tiny",
-    }),
-    "recovery",
-  );
-  const report = recoverRun.lines.find((l) => l.msg === "recovery report")
-    ?.report as RecoveryReport;
-
-  const compressed = report.backup.bytes;
-  const dump = report.sql_bytes.dump;
-  const sent = report.sql_bytes.sent_to_psql;
-  console.log(`backup: ${mib(compressed)} compressed, ${mib(dump)} of SQL`);
   console.log(
-    `whole backup restored (drill run):          ${seconds(drillRun.durationMs)} (restore pass ${
+    `whole backup restored (drill):     ${seconds(drillRun.durationMs)} (restore pass ${
       seconds(Number(drillRestore?.duration_ms ?? 0))
-    })`,
+    }), ${mib(relay.responseBytes)} read from S3`,
   );
-  console.log(
-    `tiny recovered alone (--recover):           ${seconds(recoverRun.durationMs)} (RTO ${
-      seconds(report.duration_ms)
-    }: verify read ${seconds(report.phases_ms.verify ?? 0)}, restore ${
-      seconds(report.phases_ms.restore ?? 0)
-    }, checks ${seconds((report.phases_ms.compare ?? 0) + (report.phases_ms.values ?? 0))})`,
-  );
-  console.log(
-    `sent to psql: ${(sent / 1024).toFixed(1)} KiB of ${mib(dump)} (${
-      (100 * sent / dump).toFixed(4)
-    } %)`,
-  );
+
+  say("recovering tiny alone, by section (after)");
+  relay.countFromHere();
+  const after = await recover(stack, relay.endpoint, { RESTORE_DATABASES: "tiny" });
+  const afterRead = relay.responseBytes;
+
+  say("recovering tiny alone, the index removed: the whole object (before)");
+  const dir = `${stack.prefix}/${dayFolder()}`;
+  const manifestKey = `${dir}/manifest.json`;
+  const got = await stack.s3.aws(["s3", "cp", `s3://${stack.bucket}/${manifestKey}`, "-"]);
+  const manifest = JSON.parse(got.stdout);
+  const { sections: _index, ...withoutIndex } = manifest;
+  await upload(stack, manifestKey, JSON.stringify(withoutIndex));
+  relay.countFromHere();
+  const before = await recover(stack, relay.endpoint, { RESTORE_DATABASES: "tiny" });
+  const beforeRead = relay.responseBytes;
+  await upload(stack, manifestKey, got.stdout);
+
+  for (
+    const [what, r, read] of [["before", before, beforeRead], ["after", after, afterRead]] as const
+  ) {
+    console.log(
+      `tiny recovered, ${what.padEnd(6)} (${r.report.read.padEnd(8)}): RTO ${
+        seconds(r.report.duration_ms)
+      } (verify read ${seconds(r.report.phases_ms.verify ?? 0)}, restore and checks ${
+        seconds(r.report.phases_ms.restore ?? 0)
+      }), ${mib(read)} read from S3 (${(100 * read / objectBytes).toFixed(3)} % of the object)`,
+    );
+  }
+
+  const jobs: Record<string, number> = {};
+  for (const n of ["1", "2"]) {
+    say(`recovering twin_a and twin_b with RESTORE_JOBS=${n}`);
+    const r = await recover(stack, stack.s3.endpoint, {
+      RESTORE_DATABASES: "twin_a,twin_b",
+      RESTORE_JOBS: n,
+    });
+    jobs[n] = r.report.duration_ms;
+    console.log(
+      `twin_a + twin_b, RESTORE_JOBS=${n}:   RTO ${seconds(r.report.duration_ms)} (verify read ${
+        seconds(r.report.phases_ms.verify ?? 0)
+      }, restore and checks ${
+        seconds(r.report.phases_ms.restore ?? 0)
+      }), ${r.report.restored.rows} rows`,
+    );
+  }
+  console.log(`RESTORE_JOBS=2 / RESTORE_JOBS=1: ${(jobs["2"]! / jobs["1"]!).toFixed(3)}`);
 }
 
 if (import.meta.main) await main(Deno.args);

@@ -5,9 +5,9 @@
  * - (a) `pg_dumpall | zstd -T0 -3 > /dev/null`
  * - (b) `pg_dumpall | zstd -T0 -3 | aws s3 cp - s3://…`
  * - (c) the backup program (`backup.ts` as its task runs it), sampling its peak RSS
- * - (d) pg_dumpall through a pass-through TransformStream vs through DumpStatsStream as the
- *   backup runs it (counting rows, dropping internal column options), in this process, to price
- *   the manifest's row counting
+ * - (d) pg_dumpall through a pass-through TransformStream vs through SectionedDumpStream as
+ *   the backup runs it (counting rows, dropping internal column options, cutting sections), in
+ *   this process, to price the manifest's row counting and section index
  * - (d') the same chunks through DumpStatsStream with value digests (the drill's parser)
  * - (e) the drill's restore phase vs a raw `aws s3 cp - | zstd -dc | psql`, each into a fresh
  *   PostgreSQL 18 scratch
@@ -22,7 +22,7 @@
 
 import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { DumpStatsStream } from "../../lib/dump/stream.ts";
+import { DumpStatsStream, SectionedDumpStream } from "../../lib/dump/stream.ts";
 import { startPostgres } from "../harness/postgres.ts";
 import { BASE_ENV } from "../harness/process.ts";
 import { runEntrypoint, spawnEntrypoint } from "../harness/run.ts";
@@ -52,6 +52,9 @@ interface SizeResult {
   target_mib: number;
   dump_mib: number;
   compressed_mib: number;
+  /** The same dump as one zstd stream ((b)'s object), to price the sections' frames. */
+  pipeline_compressed_mib: number;
+  sections: number;
   dump_rows: number;
   generate_s: number;
   pipeline_zstd_devnull_s: number;
@@ -161,10 +164,10 @@ async function measureSize(
   await flushPageCache();
   const passes: StreamPass[] = [];
   const countedPasses: StreamPass[] = [];
-  let stats = new DumpStatsStream({ dropInternalOptions: true });
+  let stats = new SectionedDumpStream({ dropInternalOptions: true });
   for (let round = 0; round < 2; round++) {
     passes.push(await timeDumpThrough(PG_DUMPALL, sourceEnv, new TransformStream()));
-    stats = new DumpStatsStream({ dropInternalOptions: true });
+    stats = new SectionedDumpStream({ dropInternalOptions: true });
     countedPasses.push(await timeDumpThrough(PG_DUMPALL, sourceEnv, stats));
   }
   const pass = fastest(passes[0]!, passes[1]!);
@@ -183,7 +186,7 @@ async function measureSize(
     for (let round = 0; round < 2; round++) {
       memPasses.push(await timeInMemory(chunks, new TransformStream()));
       memCounted.push(
-        await timeInMemory(chunks, new DumpStatsStream({ dropInternalOptions: true })),
+        await timeInMemory(chunks, new SectionedDumpStream({ dropInternalOptions: true })),
       );
       memDigested.push(await timeInMemory(chunks, new DumpStatsStream({ digests: true })));
     }
@@ -208,6 +211,10 @@ async function measureSize(
     `${PG_DUMPALL} --no-password | ${ZSTD} -q -T0 -3 -c | ${aws} s3 cp - s3://${stack.bucket}/bench/pipeline-${targetMiB}.sql.zst`,
     { ...sourceEnv, ...awsEnv(stack) },
   );
+
+  const pipelineKey = `bench/pipeline-${targetMiB}.sql.zst`;
+  const pipelineBytes = (await stack.listKeys("bench/")).find((k) => k.key === pipelineKey)?.size ??
+    NaN;
 
   // (c) The backup program, as its deno.json task runs it, with its RSS polled from /proc.
   say(`${targetMiB} MiB: (c) backup.ts`);
@@ -298,6 +305,8 @@ async function measureSize(
     target_mib: targetMiB,
     dump_mib: round(dumpMiB, 1),
     compressed_mib: round(Number(ok.bytes) / MiB, 1),
+    pipeline_compressed_mib: round(pipelineBytes / MiB, 1),
+    sections: Number(streamed.sections ?? 0),
     dump_rows: stats.rows,
     generate_s: round(generateSeconds, 1),
     pipeline_zstd_devnull_s: round(a.seconds),
@@ -351,6 +360,10 @@ function table(results: SizeResult[]): string {
   const rows: [string, (r: SizeResult) => string][] = [
     ["dump MiB (measured)", (r) => r.dump_mib.toFixed(1)],
     ["compressed MiB (zstd -3)", (r) => r.compressed_mib.toFixed(1)],
+    [
+      "  as one stream ((b)'s object), sections",
+      (r) => `${r.pipeline_compressed_mib.toFixed(1)}, ${r.sections}`,
+    ],
     ["rows in dump", (r) => String(r.dump_rows)],
     ["(a) dumpall|zstd >/dev/null s", (r) => r.pipeline_zstd_devnull_s.toFixed(2)],
     ["(b) dumpall|zstd|aws s3 cp s", (r) => r.pipeline_zstd_aws_s.toFixed(2)],
