@@ -7,7 +7,7 @@
  *
  * @module
  */
-import type { RecoveryFilter } from "../dump/recover_filter.ts";
+import { type RecoveryFilter, RecoveryFilterStream } from "../dump/recover_filter.ts";
 import type { DumpCounts } from "../dump/stream.ts";
 import type { OpenedBackup } from "../restore/open.ts";
 import type { RestoreRun } from "../restore/run.ts";
@@ -83,6 +83,32 @@ export function verifiedRoles(
     duration_ms: read.durationMs,
   });
   return { sha256: opened.expected, bytes: read.bytes, createRoles, keptRoles };
+}
+
+/**
+ * The filter a restoring read goes through: only the chosen databases (renamed), the roles to
+ * create, value digests for the check.
+ */
+export function restoreFilter(
+  { plan }: Recovery,
+  state: TargetState,
+  verified: Verified,
+): RecoveryFilterStream {
+  return new RecoveryFilterStream({
+    databases: plan,
+    createRoles: verified.createRoles,
+    targetRoles: state.roles,
+    digests: true,
+  });
+}
+
+/** Logs `restoring into the target`, before the target changes. */
+export function logRestoring({ run, plan }: Recovery, fields: Record<string, unknown> = {}): void {
+  run.log.info("restore", "restoring into the target", {
+    databases: Object.fromEntries(plan),
+    target: `${run.server.host}:${run.server.port}`,
+    ...fields,
+  });
 }
 
 /** Logs the roles line and `restore OK` of a restore that went through. */

@@ -28,9 +28,11 @@ import type { ValueCheckResult } from "../restore/value_check.ts";
 import { restoreFailure } from "../restore/wording.ts";
 import {
   logRestored,
+  logRestoring,
   type Recovery,
   type RecoveryReader,
   type Restored,
+  restoreFilter,
   type Verified,
   verifiedRoles,
 } from "./reader.ts";
@@ -118,11 +120,7 @@ export function sectionReader(
     async restore(state, verified) {
       const t0 = performance.now();
       const [globals, ...databases] = sections;
-      run.log.info("restore", "restoring into the target", {
-        databases: Object.fromEntries(plan),
-        target: `${run.server.host}:${run.server.port}`,
-        jobs: Math.min(run.config.restoreJobs, databases.length),
-      });
+      logRestoring(recovery, { jobs: Math.min(run.config.restoreJobs, databases.length) });
       const roles = await restoreSection(recovery, opened, state, verified, globals!, undefined);
       const stop = new AbortController();
       const each = await inTurn(databases, run.config.restoreJobs, stop, async (section) => {
@@ -175,12 +173,7 @@ async function restoreSection(
   chosen?: { readonly database: string },
 ): Promise<{ read: PassResult; filter: RecoveryFilterStream["filter"] }> {
   const { run, plan } = recovery;
-  const stream = new RecoveryFilterStream({
-    databases: plan,
-    createRoles: verified.createRoles,
-    targetRoles: state.roles,
-    digests: true,
-  });
+  const stream = restoreFilter(recovery, state, verified);
   const options = passOptions(run, opened, [stream], psqlSink(run));
   const read = await restorePass({
     ...options,

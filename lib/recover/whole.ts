@@ -13,7 +13,14 @@ import type { OpenedBackup } from "../restore/open.ts";
 import { restorePass } from "../restore/pass.ts";
 import { passOptions, psqlSink, readBackup } from "../restore/read.ts";
 import { restoreFailure } from "../restore/wording.ts";
-import { logRestored, type Recovery, type RecoveryReader, verifiedRoles } from "./reader.ts";
+import {
+  logRestored,
+  logRestoring,
+  type Recovery,
+  type RecoveryReader,
+  restoreFilter,
+  verifiedRoles,
+} from "./reader.ts";
 import { refuseMissing } from "./refuse.ts";
 
 /** The reader of a whole backup. */
@@ -33,17 +40,8 @@ export function wholeReader(recovery: Recovery, opened: OpenedBackup): RecoveryR
     },
 
     async restore(state, verified) {
-      const { server, log } = run;
-      const stream = new RecoveryFilterStream({
-        databases: plan,
-        createRoles: verified.createRoles,
-        targetRoles: state.roles,
-        digests: true,
-      });
-      log.info("restore", "restoring into the target", {
-        databases: Object.fromEntries(plan),
-        target: `${server.host}:${server.port}`,
-      });
+      const stream = restoreFilter(recovery, state, verified);
+      logRestoring(recovery);
       const read = await restorePass(passOptions(run, opened, [stream], psqlSink(run)));
       // The second read must be the bytes the first one checked.
       if (read.complete && read.sha256 !== verified.sha256) {
