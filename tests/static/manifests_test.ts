@@ -40,6 +40,7 @@ function objectNamed(kind: string, name: string): Record<string, unknown> {
 
 const backup = objectNamed("CronJob", "postgres-backup");
 const drill = objectNamed("CronJob", "postgres-restore-drill");
+const recover = objectNamed("CronJob", "postgres-recover");
 const podSpec = (cronJob: unknown) =>
   at(cronJob, "spec", "jobTemplate", "spec", "template", "spec");
 const containersOf = (cronJob: unknown) => [
@@ -122,7 +123,7 @@ Deno.test("the example Secret and the Cilium variant stay out of the base resour
 Deno.test("every container image is pinned by digest once kustomize applies the images entry", () => {
   const entry = listAt(kustomization, "images").find((i) => i.name === TOOLBOX);
   assert.ok(entry, `kustomization.yaml has no images entry for ${TOOLBOX}`);
-  for (const cronJob of [backup, drill]) {
+  for (const cronJob of [backup, drill, recover]) {
     for (const c of containersOf(cronJob)) {
       const image = String(c.image);
       assert.ok(!/:latest(@|$)/.test(image), `${String(c.name)} uses latest`);
@@ -148,6 +149,50 @@ Deno.test("the backup runs daily at 02:30 and the drill on Sundays at 03:00, Sao
     assert.equal(at(job, "template", "spec", "restartPolicy"), "Never");
   }
   assert.equal(at(backup, "spec", "jobTemplate", "spec", "backoffLimit"), 2);
+});
+
+Deno.test("postgres-recover never runs by itself: suspended, never due, never retried", () => {
+  const spec = at(recover, "spec") as Record<string, unknown>;
+  assert.equal(spec.suspend, true);
+  assert.equal(spec.schedule, "0 0 31 2 *");
+  assert.equal(at(spec, "jobTemplate", "spec", "backoffLimit"), 0);
+  const c = container(recover, "recover");
+  assert.deepEqual(c.command, ["/usr/local/bin/restore-drill"]);
+  const env = Object.fromEntries(listAt(c, "env").map((e) => [e.name, e.value ?? e.valueFrom]));
+  assert.equal(env.RECOVER, "true");
+  assert.equal(env.SCRATCH_PGHOST, "postgresql-18-hl");
+  assert.equal(env.SCRATCH_ALLOW_REMOTE, "true");
+  assert.deepEqual(env.SCRATCH_PGPASSWORD, {
+    secretKeyRef: { name: "postgresql-auth", key: "admin-password" },
+  });
+  // It reads backups with the drill's read-only key.
+  assert.deepEqual(env.AWS_ACCESS_KEY_ID, {
+    secretKeyRef: { name: "postgres-restore-drill-s3-credentials", key: "AWS_ACCESS_KEY_ID" },
+  });
+  // What it restores comes from its ConfigMap, whose every key is a drill setting, and whose
+  // empty RESTORE_DATABASES makes a Job from it refuse to start.
+  assert.deepEqual(listAt(c, "envFrom").map((e) => at(e, "configMapRef", "name")), [
+    "postgres-recover-config",
+  ]);
+  const config = objectNamed("ConfigMap", "postgres-recover-config");
+  const known = new Set(Object.values(DRILL_SETTINGS as Record<string, Setting>).map((s) => s.env));
+  const keys = Object.keys(at(config, "data") as Record<string, string>);
+  assert.deepEqual(keys.filter((k) => !known.has(k)), []);
+  assert.equal(at(config, "data", "RESTORE_DATABASES"), "");
+  // The backup's name label: its NetworkPolicy lets the pods reach PostgreSQL and MinIO.
+  assert.equal(
+    at(
+      recover,
+      "spec",
+      "jobTemplate",
+      "spec",
+      "template",
+      "metadata",
+      "labels",
+      "app.kubernetes.io/name",
+    ),
+    "postgres-backup",
+  );
 });
 
 Deno.test("the CronJobs run the image's backup and restore-drill binaries", () => {
@@ -213,7 +258,7 @@ Deno.test("no manifest holds a secret value; the example Secret holds only place
       assert.doesNotMatch(key, suspicious, `${doc.file} keeps ${key} in a ConfigMap`);
     }
   }
-  for (const cronJob of [backup, drill]) {
+  for (const cronJob of [backup, drill, recover]) {
     for (const c of containersOf(cronJob)) {
       for (const e of listAt(c, "env")) {
         // A *_FILE variable names a file (e.g. POSTGRES_PASSWORD_FILE), not the secret itself.
