@@ -62,70 +62,215 @@ export async function openDownload(
     checkRange(range);
     if (range.start === range.end) return emptyDownload();
   }
-  const policy = store.policy;
-  const signal = store.signal;
-  const start = range?.start ?? 0;
-  const end = range?.end;
-  const where = `s3://${store.bucket}/${key}` +
-    (range ? ` bytes ${range.start}-${range.end - 1}` : "");
+  const download = new ResumableDownload(store, key, log, range);
+  await download.open();
+  return download.download();
+}
 
-  // A try answered from the wrong byte; destroyed once the retry loop has classified its error
-  // (destroying it sooner would make it look like a response cut short, which is retried).
-  let misplaced: Attempt | undefined;
-  const dropMisplaced = () => {
-    misplaced?.destroy(new Error("answered from the wrong byte"));
-    misplaced = undefined;
-  };
+/** One object (or range) being read: the current response, and how to resume after it. */
+class ResumableDownload {
+  readonly #store: DownloadSource;
+  readonly #key: string;
+  readonly #log: Log;
+  readonly #range: ByteRange | undefined;
+  readonly #start: number;
+  /** `s3://bucket/key` (and the range), for the failure lines. */
+  readonly #where: string;
+  // What the first response said.
+  #etag = "";
+  #metadata: Record<string, string> = {};
+  #total = 0;
+  #size = 0;
+  // The current response's try and body.
+  #attempt: Attempt | undefined;
+  #iterator: AsyncIterator<unknown> | undefined;
+  #read = 0;
+  #resumes = 0;
+  /** Failures without progress: bytes flowing again start a new run. */
+  readonly #run = new FailureRun();
+  /**
+   * A try answered from the wrong byte; destroyed once the retry loop has classified its error
+   * (destroying it sooner would make it look like a response cut short, which is retried).
+   */
+  #misplaced: Attempt | undefined;
+  /** The tries' own abort listeners end with their try; this one lasts as long as the stream. */
+  readonly #onAbort = () => this.#attempt?.destroy(this.#store.signal.reason);
 
-  /** One try at the bytes from `from` (to `end`), pinned to the ETag `pin` when given. */
-  const open = async (next: Attempt, from: number, pin?: string) => {
-    const opened = await store.adapter.get(next, key, from, { end, etag: pin });
-    if (opened.start !== from) {
-      misplaced = next;
-      throw new Error(`the server answered from byte ${opened.start}, not ${from}`);
+  constructor(store: DownloadSource, key: string, log: Log, range: ByteRange | undefined) {
+    this.#store = store;
+    this.#key = key;
+    this.#log = log;
+    this.#range = range;
+    this.#start = range?.start ?? 0;
+    this.#where = `s3://${store.bucket}/${key}` +
+      (range ? ` bytes ${range.start}-${range.end - 1}` : "");
+  }
+
+  /** The first GET, through the retry loop. */
+  async open(): Promise<void> {
+    const first = await this.#store.send("get object", this.#key, (a) => this.#get(a, this.#start))
+      .finally(() => this.#dropMisplaced());
+    const { etag, metadata, total } = first.response;
+    const end = this.#range?.end;
+    if (end !== undefined && total < end) {
+      const err = new StoreError(
+        `download ${this.#where} failed: the object has only ${total} bytes`,
+        "ask only for bytes within the object: check the range against the backup's index, and whether a new object was written under this key",
+        "InvalidRange",
+      );
+      first.attempt.destroy(err);
+      throw err;
+    }
+    this.#etag = etag;
+    this.#metadata = metadata;
+    this.#total = total;
+    this.#size = end === undefined ? first.response.length : end - this.#start;
+    this.#use(first);
+    this.#store.signal.addEventListener("abort", this.#onAbort, { once: true });
+  }
+
+  /** The opened download. */
+  download(): Download {
+    const stream = new ReadableStream<Uint8Array>({
+      pull: (controller) => this.#pull(controller),
+      cancel: (reason) => {
+        this.#attempt?.destroy(reason);
+        this.#finish();
+      },
+    }, { highWaterMark: 0 });
+    return {
+      stream,
+      size: this.#size,
+      etag: this.#etag,
+      metadata: this.#metadata,
+      resumes: () => this.#resumes,
+    };
+  }
+
+  /** One try at the bytes from `from` (to the range's end), pinned to the ETag `pin` if given. */
+  async #get(attempt: Attempt, from: number, pin?: string) {
+    const response = await this.#store.adapter.get(attempt, this.#key, from, {
+      end: this.#range?.end,
+      etag: pin,
+    });
+    if (response.start !== from) {
+      this.#misplaced = attempt;
+      throw new Error(`the server answered from byte ${response.start}, not ${from}`);
     }
     // Keep the try's connection alive past the retry loop: its idle timer now belongs to the
     // reader.
-    next.stopIdleTimer();
-    return { response: opened, attempt: next };
-  };
-
-  const first = await store.send("get object", key, (a) => open(a, start)).finally(dropMisplaced);
-  const { etag, metadata, total } = first.response;
-  if (end !== undefined && total < end) {
-    const err = new StoreError(
-      `download ${where} failed: the object has only ${total} bytes`,
-      "ask only for bytes within the object: check the range against the backup's index, and whether a new object was written under this key",
-      "InvalidRange",
-    );
-    first.attempt.destroy(err);
-    throw err;
+    attempt.stopIdleTimer();
+    return { response, attempt };
   }
-  const size = end === undefined ? first.response.length : end - start;
-  let response: GetResponse = first.response;
-  let attempt: Attempt = first.attempt;
-  let iterator = response.body[Symbol.asyncIterator]();
-  let read = 0;
-  let resumes = 0;
-  // Failures without progress: bytes flowing again start a new run.
-  const run = new FailureRun();
-  // The tries' own abort listeners end with their try; this one lasts as long as the stream.
-  const onAbort = () => attempt.destroy(signal.reason);
-  signal.addEventListener("abort", onAbort, { once: true });
-  const finish = () => {
-    signal.removeEventListener("abort", onAbort);
-    attempt.close();
-  };
-  /** Bytes read of bytes asked for, in the failure lines. */
-  const progress = () =>
-    range ? `${read} of the range's ${size} bytes` : `${read} of ${size} bytes`;
+
+  #use(opened: { response: GetResponse; attempt: Attempt }): void {
+    this.#attempt = opened.attempt;
+    this.#iterator = opened.response.body[Symbol.asyncIterator]();
+  }
+
+  #dropMisplaced(): void {
+    this.#misplaced?.destroy(new Error("answered from the wrong byte"));
+    this.#misplaced = undefined;
+  }
+
+  #finish(): void {
+    this.#store.signal.removeEventListener("abort", this.#onAbort);
+    this.#attempt?.close();
+  }
+
+  /** The next chunk for the reader: resumes through breaks, ends at the last byte asked for. */
+  async #pull(controller: ReadableStreamDefaultController<Uint8Array>): Promise<void> {
+    for (;;) {
+      let chunk: Uint8Array | undefined;
+      try {
+        chunk = await this.#nextChunk();
+      } catch (err) {
+        await this.#afterBreak(err, classify(err, { fault: this.#attempt?.fault ?? "cut-short" }));
+        continue;
+      }
+      if (chunk === undefined) {
+        if (this.#read >= this.#size) {
+          this.#finish();
+          return controller.close();
+        }
+        const err = Object.assign(new Error("aborted"), { code: "ResponseCutShort" });
+        await this.#afterBreak(err, classify(err, { fault: "cut-short" }));
+        continue;
+      }
+      this.#read += chunk.byteLength;
+      this.#run.reset();
+      return controller.enqueue(chunk);
+    }
+  }
+
+  /** The next chunk of the current response, or undefined at its end; watched for silence. */
+  async #nextChunk(): Promise<Uint8Array | undefined> {
+    const idleMs = this.#store.policy.idleMs;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    if (idleMs > 0) {
+      timer = setTimeout(() => {
+        this.#attempt!.fault = "timeout";
+        this.#attempt!.destroy(timeoutError(idleMs));
+      }, idleMs);
+    }
+    try {
+      const { done, value } = await this.#iterator!.next();
+      return done ? undefined : value as Uint8Array;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** The current response broke off: a stop ends the stream, anything else resumes. */
+  async #afterBreak(error: unknown, failure: Failure): Promise<void> {
+    const { signal } = this.#store;
+    try {
+      if (signal.aborted) throw signal.reason;
+      await this.#resume(failure, error);
+    } catch (err) {
+      this.#finish();
+      throw err;
+    }
+  }
+
+  /** Resumes from the next byte, pinned to the ETag, through the retry loop. */
+  async #resume(failure: Failure, error: unknown): Promise<void> {
+    this.#attempt?.destroy(new Error("replaced by a resumed request"));
+    const from = this.#start + this.#read;
+    const fields = { offset_bytes: from, object_bytes: this.#total };
+    try {
+      this.#use(
+        await withRetries(
+          { request: "get object", key: this.#key },
+          this.#store.policy,
+          this.#store.signal,
+          this.#log,
+          (next) => this.#get(next, from, this.#etag),
+          {
+            run: this.#run,
+            failed: { failure, error },
+            retryLine: { msg: "download broke off; resuming", fields },
+            successLine: { msg: "download resumed", fields: { key: this.#key, ...fields } },
+          },
+        ),
+      );
+    } catch (err) {
+      throw err instanceof RequestFailedError ? this.#failed(err) : err;
+    } finally {
+      this.#dropMisplaced();
+    }
+    this.#resumes++;
+  }
 
   /** The operator's line for a download the retry loop gave up on. */
-  const failed = (err: RequestFailedError): StoreError => {
+  #failed(err: RequestFailedError): StoreError {
     const { failure } = err;
+    const progress = this.#range
+      ? `${this.#read} of the range's ${this.#size} bytes`
+      : `${this.#read} of ${this.#size} bytes`;
     if (failure.code === "PreconditionFailed" || failure.status === 412) {
       return new StoreError(
-        `download ${where} failed: the object was replaced while it was read (its ETag is no longer ${etag}; ${progress()} read)`,
+        `download ${this.#where} failed: the object was replaced while it was read (its ETag is no longer ${this.#etag}; ${progress} read)`,
         "a new object was written under this key during the drill; run the drill again",
         "ObjectChanged",
         { cause: err.cause },
@@ -133,105 +278,12 @@ export async function openDownload(
     }
     const elapsed = (err.elapsedMs / 1000).toFixed(1);
     return new StoreError(
-      `download ${where} failed after ${progress()} and ${err.attempts} attempts over ${elapsed} s at ${store.endpoint}: ${failure.cause}`,
+      `download ${this.#where} failed after ${progress} and ${err.attempts} attempts over ${elapsed} s at ${this.#store.endpoint}: ${failure.cause}`,
       KEEPS_FAILING_HINT,
       failure.code,
       { cause: err.cause },
     );
-  };
-
-  /** The next chunk of the current response, or undefined at its end; watched for silence. */
-  const nextChunk = async (): Promise<Uint8Array | undefined> => {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    if (policy.idleMs > 0) {
-      timer = setTimeout(() => {
-        attempt.fault = "timeout";
-        attempt.destroy(timeoutError(policy.idleMs));
-      }, policy.idleMs);
-    }
-    try {
-      const { done, value } = await iterator.next();
-      return done ? undefined : value as Uint8Array;
-    } finally {
-      clearTimeout(timer);
-    }
-  };
-
-  /** Resumes after the current response broke off, through the retry loop. */
-  const resume = async (failure: Failure, error: unknown): Promise<void> => {
-    attempt.destroy(new Error("replaced by a resumed request"));
-    const from = start + read;
-    const fields = { offset_bytes: from, object_bytes: total };
-    try {
-      ({ response, attempt } = await withRetries(
-        { request: "get object", key },
-        policy,
-        signal,
-        log,
-        (next) => open(next, from, etag),
-        {
-          run,
-          failed: { failure, error },
-          retryLine: { msg: "download broke off; resuming", fields },
-          successLine: { msg: "download resumed", fields: { key, ...fields } },
-        },
-      ));
-    } catch (err) {
-      throw err instanceof RequestFailedError ? failed(err) : err;
-    } finally {
-      dropMisplaced();
-    }
-    iterator = response.body[Symbol.asyncIterator]();
-    resumes++;
-  };
-
-  const stream = new ReadableStream<Uint8Array>({
-    pull: async (controller) => {
-      for (;;) {
-        let chunk: Uint8Array | undefined;
-        try {
-          chunk = await nextChunk();
-        } catch (err) {
-          if (signal.aborted) {
-            finish();
-            throw signal.reason;
-          }
-          try {
-            await resume(classify(err, { fault: attempt.fault ?? "cut-short" }), err);
-          } catch (e) {
-            finish();
-            throw e;
-          }
-          continue;
-        }
-        if (chunk === undefined) {
-          if (read < size) {
-            const err = Object.assign(new Error("aborted"), { code: "ResponseCutShort" });
-            try {
-              await resume(classify(err, { fault: "cut-short" }), err);
-            } catch (e) {
-              finish();
-              throw e;
-            }
-            continue;
-          }
-          finish();
-          controller.close();
-          return;
-        }
-        read += chunk.byteLength;
-        run.reset();
-        controller.enqueue(chunk);
-        return;
-      }
-    },
-    cancel: (reason) => {
-      attempt.destroy(reason);
-      finish();
-    },
-  }, { highWaterMark: 0 });
-
-  return { stream, size, etag, metadata, resumes: () => resumes };
+  }
 }
 
 /** Throws unless the range is whole numbers with 0 ≤ start ≤ end. */
