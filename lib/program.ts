@@ -99,6 +99,8 @@ export async function runProgram<C extends ProgramSettings>(
   env: Readonly<Record<string, string>>,
 ): Promise<number> {
   const startedAt = performance.now();
+  // The one clock of the run: the report's timestamps and every date the work records.
+  const now = () => new Date();
   // While set, lines are held back instead of written (the failure line, see below).
   let held: string[] | undefined;
   const log = createLog(program.name, {
@@ -130,6 +132,7 @@ export async function runProgram<C extends ProgramSettings>(
         healthcheckUrl: config.healthcheckUrl,
         log,
         startedAt,
+        now,
       });
     }
     using signals = abortOnSignals();
@@ -150,7 +153,7 @@ export async function runProgram<C extends ProgramSettings>(
       store,
       signal: signals.signal,
       childEnv: baseEnv(env),
-      now: () => new Date(),
+      now,
     });
     await report?.succeeded(samples);
     return EXIT_OK;
