@@ -52,7 +52,9 @@ export function refuseOlderServer(
   if (dumpall === undefined || version.major >= dumpall.major) return;
   const { server } = run;
   throw new PreflightError(
-    `refusing to restore into PostgreSQL ${serverVersionText(version.num)} at ${server.host}:${server.port}: the backup was written by pg_dumpall ${dumpall.version}, and pg_dumpall output loads only into the same or a newer major version`,
+    `refusing to restore into PostgreSQL ${
+      serverVersionText(version.num)
+    } at ${server.host}:${server.port}: the backup was written by pg_dumpall ${dumpall.version}, and pg_dumpall output loads only into the same or a newer major version`,
     run.wording.olderHint(dumpall.major),
   );
 }
