@@ -7,7 +7,9 @@
  */
 import { fileNameOf, keysForDate, runTempDir, withSlash } from "../bucket/keys.ts";
 import { totals } from "../bucket/manifest.ts";
-import { checkLifecycle, prune, removeStaleLeftovers } from "../bucket/retention.ts";
+import { checkLifecycle } from "../bucket/lifecycle.ts";
+import { prune } from "../bucket/prune.ts";
+import { removeStaleLeftovers } from "../bucket/retention.ts";
 import type { BackupConfig } from "../config.ts";
 import { ToolboxError } from "../errors.ts";
 import type { PgConnection } from "../pg/tools.ts";
