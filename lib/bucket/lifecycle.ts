@@ -56,7 +56,9 @@ export async function checkLifecycle(
   }
   if (apply) {
     try {
-      await store.putRetentionRule(ruleId(prefix), want, days);
+      await store.putRetentionRules([
+        { id: ruleId(prefix), prefix: want, expireDays: days, abortIncompleteDays: 1 },
+      ]);
     } catch (err) {
       log.warn("lifecycle", "cannot set the lifecycle rule", {
         rule: ruleId(prefix),

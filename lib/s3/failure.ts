@@ -226,6 +226,8 @@ export function permissionFor(request: string, bucket: string, key: string): str
       return `s3:AbortMultipartUpload on ${objectArn}`;
     case "delete object":
       return `s3:DeleteObject on ${objectArn}`;
+    case "put object tagging":
+      return `s3:PutObjectTagging on ${objectArn}`;
     default:
       // put object; start, upload part of and complete a multipart upload or copy
       return `s3:PutObject on ${objectArn}`;
