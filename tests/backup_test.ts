@@ -14,6 +14,7 @@ import {
   emptyBucket,
   holdLock,
   sh,
+  tagsOf,
   upload,
 } from "./harness/fixtures.ts";
 import { startPostgres } from "./harness/postgres.ts";
@@ -49,6 +50,11 @@ Deno.test("backup", async (t) => {
     for (const size of byKey.values()) assert.ok(size > 0);
     assert.equal(run.lastLine.bytes, byKey.get(`${prefix}/full.sql.zst`));
     assert.deepEqual((await bucketContents(stack)).uploads, []);
+    // The first backup in an empty bucket is its month's first: monthly, on every object.
+    assert.equal(run.lastLine.retention_class, "monthly");
+    for (const key of byKey.keys()) {
+      assert.deepEqual(await tagsOf(stack, key), { "retention-class": "monthly" }, key);
+    }
     // Production's pair: an 18 server dumped by pg_dumpall 18.
     const preflight = run.lines.find((l) => l.msg === "preflight OK");
     assert.match(String(preflight?.server_version), /^18\.\d+$/);
@@ -135,6 +141,7 @@ Deno.test("backup", async (t) => {
         (await stack.s3.aws(["s3", "cp", `s3://${stack.bucket}/${prefix}/manifest.json`, "-"]))
           .stdout;
       const manifest = JSON.parse(text) as {
+        retention_class: string;
         sha256: string;
         compressed_bytes: number;
         server_version: string;
@@ -156,6 +163,7 @@ Deno.test("backup", async (t) => {
       assert.match(manifest.server_version, /^18\.\d+$/);
       assert.match(manifest.pg_dumpall_version, /^18\.\d+$/);
       assert.equal(manifest.tool.version, "0.1.0");
+      assert.equal(manifest.retention_class, "monthly");
       const sha = (await stack.s3.aws([
         "s3",
         "cp",

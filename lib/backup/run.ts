@@ -1,17 +1,18 @@
 /**
- * The backup, step by step: preflight → clean up → stream → commit → tripwire → (prune). Each
- * step logs its line; a failure leaves nothing under a final key and removes this run's staged
- * objects.
+ * The backup, step by step: preflight → classify → clean up → stream → commit → tripwire →
+ * (prune). Each step logs its line; a failure leaves nothing under a final key and removes this
+ * run's staged objects.
  *
  * @module
  */
 import { fileNameOf, keysForDate, runTempDir, withSlash } from "../bucket/keys.ts";
 import { totals } from "../bucket/manifest.ts";
+import { chooseRetentionClass, classTags, type RetentionClass } from "../bucket/retention_class.ts";
 import { checkLifecycle } from "../bucket/lifecycle.ts";
 import { prune } from "../bucket/prune.ts";
 import { removeStaleLeftovers } from "../bucket/retention.ts";
 import type { BackupConfig } from "../config.ts";
-import { ToolboxError } from "../errors.ts";
+import { reasonOf, ToolboxError } from "../errors.ts";
 import type { PgConnection } from "../pg/tools.ts";
 import type { ProgramContext } from "../program.ts";
 import { Staged } from "../s3/staged.ts";
@@ -29,6 +30,7 @@ export interface BackupSummary {
   readonly sha256: string;
   readonly rows: number;
   readonly tables: number;
+  readonly retentionClass: RetentionClass;
   /** Tables the tripwire found shrunk since the previous backup; undefined if it could not run. */
   readonly tablesShrunk: number | undefined;
   readonly durationMs: number;
@@ -69,13 +71,14 @@ export async function runBackup(
   if (config.pruneOnly) return await pruneOnly(config, ctx);
   const run = newRun(config, ctx);
   const versions = await preflight(ctx, run.source, config.s3Prefix, run.recipients.length > 0);
+  const retentionClass = await classify(run);
   await cleanUp(run);
   const streamed = await removingStaged(run, async () => {
-    const streamed = await stream(run);
-    await commit(run, versions, streamed);
+    const streamed = await stream(run, retentionClass);
+    await commit(run, versions, streamed, retentionClass);
     return streamed;
   });
-  const summary = summarize(run, streamed, await tripwire(run, streamed));
+  const summary = summarize(run, streamed, retentionClass, await tripwire(run, streamed));
   if (config.prune) await pruneOld(config, ctx);
   ctx.log.info("done", "backup OK", {
     key: summary.key,
@@ -84,6 +87,7 @@ export async function runBackup(
     sha256: summary.sha256,
     ...totals(streamed.counts),
     encrypted: run.recipients.length > 0,
+    retention_class: retentionClass,
     duration_ms: summary.durationMs,
   });
   return summary;
@@ -119,15 +123,63 @@ async function pruneOnly(config: BackupConfig, ctx: ProgramContext): Promise<und
   return undefined;
 }
 
+/**
+ * Classify: the backup's retention class, from the complete backups of its month. A listing
+ * that fails does not stop the backup: it is kept as monthly, the class kept longest.
+ */
+async function classify(run: BackupRun): Promise<RetentionClass> {
+  const { config, ctx } = run;
+  try {
+    const choice = await chooseRetentionClass(
+      ctx.store,
+      config.s3Prefix,
+      run.startedAt,
+      config.timeZone,
+    );
+    ctx.log.info("classify", "retention class chosen", {
+      retention_class: choice.class,
+      day: choice.day,
+      iso_week: choice.isoWeek,
+      earlier_in_month: choice.earlierInMonth ?? null,
+      earlier_in_week: choice.earlierInWeek ?? null,
+    });
+    return choice.class;
+  } catch (err) {
+    if (!(err instanceof ToolboxError)) throw err;
+    ctx.log.warn(
+      "classify",
+      "could not choose the retention class; keeping this backup as monthly",
+      {
+        error: reasonOf(err),
+        hint: `the backup goes on and is kept as long as a monthly one; ${err.hint}`,
+      },
+    );
+    return "monthly";
+  }
+}
+
 /** Stream: the dump into staged segments under the run's own `.tmp/` folder. */
-function stream(run: BackupRun): Promise<Streamed> {
+function stream(run: BackupRun, retentionClass: RetentionClass): Promise<Streamed> {
   const { config, ctx, source, staging } = run;
   const stagingKey = staging.tempDir + fileNameOf(staging.keys.data);
-  return streamDump(config, ctx, source, stagingKey, staging.staged, run.recipients);
+  return streamDump(
+    config,
+    ctx,
+    source,
+    stagingKey,
+    staging.staged,
+    run.recipients,
+    classTags(retentionClass),
+  );
 }
 
 /** Commit: the final keys, manifest.json last; a SIGTERM now lets it finish within a grace. */
-async function commit(run: BackupRun, versions: SourceVersions, streamed: Streamed) {
+async function commit(
+  run: BackupRun,
+  versions: SourceVersions,
+  streamed: Streamed,
+  retentionClass: RetentionClass,
+) {
   const { ctx, source, staging } = run;
   const settings = await recordSettings(ctx, source, Object.keys(streamed.counts));
   const manifest = backupManifest({
@@ -138,6 +190,7 @@ async function commit(run: BackupRun, versions: SourceVersions, streamed: Stream
     streamed,
     settings,
     recipients: run.recipients,
+    retentionClass,
   });
   const store = ctx.store.withSignal(graceAfter(ctx.signal, COMMIT_GRACE_MS));
   await commitBackup(store, ctx.log, staging, streamed, manifest);
@@ -173,6 +226,7 @@ function tripwire(run: BackupRun, streamed: Streamed): Promise<number | undefine
 function summarize(
   run: BackupRun,
   streamed: Streamed,
+  retentionClass: RetentionClass,
   tablesShrunk: number | undefined,
 ): BackupSummary {
   const sum = totals(streamed.counts);
@@ -183,6 +237,7 @@ function summarize(
     sha256: streamed.sha256,
     rows: sum.rows,
     tables: sum.tables,
+    retentionClass,
     tablesShrunk,
     durationMs: Math.round(performance.now() - run.t0),
   };

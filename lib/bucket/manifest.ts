@@ -8,6 +8,7 @@
 import type { DatabaseCounts, DumpCounts } from "../dump/parser.ts";
 import type { SessionSettings } from "../pg/dump_settings.ts";
 import { qualifiedName, splitQualifiedName } from "../pg/ident.ts";
+import { isRetentionClass, type RetentionClass } from "./retention_class.ts";
 
 /** The manifest's format version. */
 export const MANIFEST_FORMAT = 1;
@@ -64,6 +65,12 @@ export interface Manifest {
    * encrypted backup (one age stream) and in manifests written before sections were indexed.
    */
   readonly sections?: readonly ManifestSection[];
+  /**
+   * The backup's retention class (see retention_class.ts); every object of the backup carries
+   * it as the tag `retention-class`. Absent in manifests written before retention classes:
+   * prune counts such a backup as daily.
+   */
+  readonly retention_class?: RetentionClass;
 }
 
 /** Totals over every database of a count set. */
@@ -131,6 +138,9 @@ export function parseManifest(text: string): Manifest {
       !enc.recipients.every((r) => typeof r === "string")
     )
   ) problems.push("encryption");
+  if (obj.retention_class !== undefined && !isRetentionClass(obj.retention_class)) {
+    problems.push("retention_class");
+  }
   const sections = obj.sections;
   if (
     sections !== undefined && (!Array.isArray(sections) || !sections.every(isManifestSection))

@@ -63,7 +63,7 @@ Deno.test("the policies name the CronJobs' bucket and prefix: homelab-backup-pos
   });
 });
 
-Deno.test("the backup policy: write, read and list its prefix, delete only under .tmp/", () => {
+Deno.test("the backup policy: write, tag, read and list its prefix, delete only under .tmp/", () => {
   assert.deepEqual(grants("postgres-backup"), {
     "s3:AbortMultipartUpload": [`${BUCKET}/${prefix}/*`],
     "s3:DeleteObject": [`${BUCKET}/${prefix}/.tmp/*`],
@@ -72,6 +72,8 @@ Deno.test("the backup policy: write, read and list its prefix, delete only under
     "s3:ListBucket": [LIST_PREFIX],
     "s3:ListBucketMultipartUploads": [BUCKET],
     "s3:PutObject": [`${BUCKET}/${prefix}/*`],
+    // The retention-class tag: x-amz-tagging on uploads, PutObjectTagging after the copies.
+    "s3:PutObjectTagging": [`${BUCKET}/${prefix}/*`],
   });
 });
 
