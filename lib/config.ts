@@ -177,25 +177,47 @@ export const BACKUP_SETTINGS = {
     default: "14",
     min: 1,
     max: 3650,
-    help: "days a backup is kept (lifecycle rule check and prune)",
+    help: "days a daily backup is kept, and every backup at least (lifecycle rule check and prune)",
+  },
+  keepWeekly: {
+    env: "KEEP_WEEKLY",
+    flag: "keep-weekly",
+    kind: "int",
+    default: "0",
+    min: 0,
+    max: 520,
+    help:
+      "weeks a weekly backup (the first of its ISO week) is kept; never less than RETENTION_DAYS, so 0 keeps it like a daily one",
+  },
+  keepMonthly: {
+    env: "KEEP_MONTHLY",
+    flag: "keep-monthly",
+    kind: "int",
+    default: "0",
+    min: 0,
+    max: 120,
+    help:
+      "months of 31 days a monthly backup (the first of its month) is kept; never less than a weekly one, so 0 keeps it like a weekly one",
   },
   applyLifecycle: {
     env: "S3_APPLY_LIFECYCLE",
     flag: "apply-lifecycle",
     kind: "bool",
-    help: "set the bucket's lifecycle rule for the prefix when it is missing or different",
+    help:
+      "set the bucket's lifecycle rules for the prefix (one per retention class, and one that aborts incomplete uploads) when one is missing or conflicts",
   },
   prune: {
     env: "PRUNE",
     flag: "prune",
     kind: "bool",
-    help: "after a successful backup, delete backups older than RETENTION_DAYS",
+    help:
+      "after a successful backup, delete backups older than their retention class keeps them (RETENTION_DAYS, KEEP_WEEKLY, KEEP_MONTHLY)",
   },
   pruneOnly: {
     env: "PRUNE_ONLY",
     flag: "prune-only",
     kind: "bool",
-    help: "do not back up; only delete backups older than RETENTION_DAYS",
+    help: "do not back up; only delete backups older than their retention class keeps them",
   },
   dryRun: {
     env: "DRY_RUN",

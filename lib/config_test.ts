@@ -119,6 +119,8 @@ Deno.test("parseSettings() applies the defaults of the backup table", () => {
       zstdLevel: 3,
       zstdThreads: 0,
       retentionDays: 14,
+      keepWeekly: 0,
+      keepMonthly: 0,
       applyLifecycle: false,
       prune: false,
       pruneOnly: false,

@@ -431,7 +431,7 @@ Deno.test("backup", async (t) => {
   );
 
   await t.step(
-    "the lifecycle rule is reported missing, set with --apply-lifecycle, then reported OK",
+    "the lifecycle rules are reported missing, set with --apply-lifecycle (one per retention class), then reported OK",
     async () => {
       await emptyBucket(stack);
       const first = await runEntrypoint("backup.ts", env);
@@ -449,12 +449,51 @@ Deno.test("backup", async (t) => {
         stack.bucket,
       ]);
       assert.equal(rules.code, 0, rules.stderr);
-      const rule = JSON.parse(rules.stdout).Rules[0];
-      assert.equal(rule.Expiration.Days, 14);
-      assert.equal(rule.Filter.Prefix, "postgresql-18/");
-      assert.equal(rule.AbortIncompleteMultipartUpload.DaysAfterInitiation, 1);
+      // One rule per retention class (14 days each with the defaults), filtered by the prefix
+      // and the class tag, and one that aborts incomplete uploads under the prefix. RGW 16.2
+      // answers a prefix-and-tag filter without its And.
+      type Rule = {
+        ID: string;
+        Filter: { Prefix?: string; Tag?: { Key: string; Value: string } };
+        Expiration?: { Days: number };
+        AbortIncompleteMultipartUpload?: { DaysAfterInitiation: number };
+      };
+      const byId = new Map(
+        (JSON.parse(rules.stdout).Rules as Rule[]).map((r) => [r.ID, r]),
+      );
+      assert.deepEqual([...byId.keys()].sort(), [
+        "backup-toolbox-postgresql-18-daily",
+        "backup-toolbox-postgresql-18-monthly",
+        "backup-toolbox-postgresql-18-staging",
+        "backup-toolbox-postgresql-18-weekly",
+      ]);
+      for (const c of ["daily", "weekly", "monthly"]) {
+        const rule = byId.get(`backup-toolbox-postgresql-18-${c}`)!;
+        assert.equal(rule.Expiration?.Days, 14, c);
+        assert.equal(rule.Filter.Prefix, "postgresql-18/", c);
+        assert.deepEqual(rule.Filter.Tag, { Key: "retention-class", Value: c });
+      }
+      const staging = byId.get("backup-toolbox-postgresql-18-staging")!;
+      assert.equal(staging.Filter.Prefix, "postgresql-18/");
+      assert.equal(staging.AbortIncompleteMultipartUpload?.DaysAfterInitiation, 1);
       const again = await runEntrypoint("backup.ts", env);
       assert.ok(again.lines.some((l) => l.msg === "lifecycle rule OK"));
+      // A plain 14-day rule would expire the monthlies: once they are kept longer, the check says
+      // which rule expires which class too early. Then the rules are removed, as they were.
+      const longer = await runEntrypoint("backup.ts", { ...env, KEEP_MONTHLY: "3" });
+      assert.equal(longer.code, 0, longer.stderr);
+      const conflict = longer.lines.find((l) => l.step === "lifecycle")!;
+      assert.deepEqual([conflict.level, conflict.msg], [
+        "warn",
+        "lifecycle rule backup-toolbox-postgresql-18-monthly expires postgresql-18/ after 14 days: too early for the monthly (93 days) backups",
+      ]);
+      const removed = await stack.s3.aws([
+        "s3api",
+        "delete-bucket-lifecycle",
+        "--bucket",
+        stack.bucket,
+      ]);
+      assert.equal(removed.code, 0, removed.stderr);
     },
   );
 

@@ -312,8 +312,19 @@ Deno.test("S3 keys with the shipped least-privilege policies", async (t) => {
       ]);
       assert.equal(applied.code, 0, applied.stderr);
       assert.ok(applied.lines.some((l) => l.msg === "lifecycle rule set"));
-      const rules = (await lifecycleRules(stack)) as { Expiration: { Days: number } }[];
-      assert.equal(rules[0]!.Expiration.Days, 14);
+      const rules = (await lifecycleRules(stack)) as {
+        ID: string;
+        Expiration?: { Days: number };
+      }[];
+      assert.deepEqual(
+        rules.map((r) => [r.ID, r.Expiration?.Days ?? null]).sort(),
+        [
+          ["backup-toolbox-postgresql-18-daily", 14],
+          ["backup-toolbox-postgresql-18-monthly", 14],
+          ["backup-toolbox-postgresql-18-staging", null],
+          ["backup-toolbox-postgresql-18-weekly", 14],
+        ],
+      );
       // The base policy may read the rule it set.
       const again = await runEntrypoint("backup.ts", as(stack.backupEnv, backupKey));
       assert.ok(again.lines.some((l) => l.msg === "lifecycle rule OK"));

@@ -7,7 +7,13 @@
  */
 import { fileNameOf, keysForDate, runTempDir, withSlash } from "../bucket/keys.ts";
 import { totals } from "../bucket/manifest.ts";
-import { chooseRetentionClass, classTags, type RetentionClass } from "../bucket/retention_class.ts";
+import {
+  chooseRetentionClass,
+  classTags,
+  type KeepDays,
+  keepDays,
+  type RetentionClass,
+} from "../bucket/retention_class.ts";
 import { checkLifecycle } from "../bucket/lifecycle.ts";
 import { prune } from "../bucket/prune.ts";
 import { removeStaleLeftovers } from "../bucket/retention.ts";
@@ -38,6 +44,11 @@ export interface BackupSummary {
 
 /** A commit under way when SIGTERM arrives may go on this long (the Job's grace is 60 s). */
 const COMMIT_GRACE_MS = 30_000;
+
+/** Days each retention class is kept: RETENTION_DAYS, KEEP_WEEKLY, KEEP_MONTHLY. */
+export function backupKeepDays(config: BackupConfig): KeepDays {
+  return keepDays(config.retentionDays, config.keepWeekly, config.keepMonthly);
+}
 
 /** The age recipients of a backup: AGE_RECIPIENTS and the file's, without repeats. */
 export function backupRecipients(config: BackupConfig): string[] {
@@ -244,13 +255,13 @@ function summarize(
 }
 
 /**
- * Clean up before streaming: the bucket's lifecycle rule is checked (and set with
+ * Clean up before streaming: the bucket's lifecycle rules are checked (and set with
  * --apply-lifecycle), and what killed runs left is removed. Neither fails the backup.
  */
 async function cleanUp(run: BackupRun): Promise<void> {
   const { config, ctx: { store, log, signal } } = run;
   await Promise.all([
-    checkLifecycle(store, config.s3Prefix, config.retentionDays, config.applyLifecycle, log),
+    checkLifecycle(store, config.s3Prefix, backupKeepDays(config), config.applyLifecycle, log),
     removeStaleLeftovers(store, config.s3Prefix, config.staleUploadHours, run.startedAt, log),
   ]);
   signal.throwIfAborted();
