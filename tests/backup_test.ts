@@ -348,6 +348,8 @@ Deno.test("backup", async (t) => {
           "AWS_SECRET_ACCESS_KEY",
           "ZSTD_LEVEL",
           "RETENTION_DAYS",
+          "KEEP_WEEKLY",
+          "KEEP_MONTHLY",
           "EXIT STATUS",
         ]
       ) {
@@ -498,16 +500,24 @@ Deno.test("backup", async (t) => {
   );
 
   await t.step(
-    "prune deletes backups older than RETENTION_DAYS but never the newest, nor the newest drilled",
+    "prune deletes backups older than RETENTION_DAYS but never the newest, nor the newest drilled OK",
     async () => {
       await emptyBucket(stack);
       const day = (n: number) =>
         new Date(Date.now() - n * 86400_000).toISOString().slice(0, 10).replaceAll("-", "/");
+      // A drill report counts only when it says OK: day 40 passed its drill, day 30 failed it.
+      const bodies: Record<string, string> = {
+        "drill-report.json": '{"result":"OK"}\n',
+        "failed/drill-report.json": '{"result":"FAILED"}\n',
+      };
       const put = async (n: number, files: string[]) => {
-        for (const f of files) await upload(stack, `${stack.prefix}/${day(n)}/${f}`, "x");
+        for (const f of files) {
+          const key = `${stack.prefix}/${day(n)}/${f.replace(/^failed\//, "")}`;
+          await upload(stack, key, bodies[f] ?? "x");
+        }
       };
       await put(40, ["full.sql.zst", "full.sql.zst.sha256", "drill-report.json"]);
-      await put(30, ["full.sql.zst", "full.sql.zst.sha256"]);
+      await put(30, ["full.sql.zst", "full.sql.zst.sha256", "failed/drill-report.json"]);
       await put(20, ["full.sql.zst"]);
       await put(3, ["full.sql.zst", "full.sql.zst.sha256"]);
       const dry = await runEntrypoint("backup.ts", env, ["--prune-only", "--dry-run"]);
@@ -516,7 +526,7 @@ Deno.test("backup", async (t) => {
         day(30).replaceAll("/", "-"),
         day(20).replaceAll("/", "-"),
       ]);
-      assert.equal((await stack.listKeys()).length, 8);
+      assert.equal((await stack.listKeys()).length, 9);
       const real = await runEntrypoint("backup.ts", env, ["--prune-only"]);
       assert.equal(real.code, 0, real.stderr);
       assert.equal(real.lastLine.msg, "prune OK");

@@ -267,16 +267,18 @@ async function cleanUp(run: BackupRun): Promise<void> {
   signal.throwIfAborted();
 }
 
-/** PRUNE / --prune-only: delete backups past retention (never the newest, nor the newest drilled). */
+/**
+ * PRUNE / --prune-only: delete backups past their class's retention (never the newest, nor the
+ * newest drilled OK).
+ */
 async function pruneOld(config: BackupConfig, ctx: ProgramContext): Promise<void> {
-  await prune(
-    ctx.store,
-    config.s3Prefix,
-    config.retentionDays,
-    ctx.now(),
-    config.dryRun,
-    ctx.log,
-  );
+  await prune(ctx.store, {
+    prefix: config.s3Prefix,
+    keep: backupKeepDays(config),
+    now: ctx.now(),
+    timeZone: config.timeZone,
+    dryRun: config.dryRun,
+  }, ctx.log);
 }
 
 /**
