@@ -44,13 +44,13 @@ export class RestoreRun {
     return this.ctx.log;
   }
 
-  /** Runs a phase and records its duration under `phases[name]`. */
+  /** Runs a phase and adds its duration to `phases[name]` (a phase may run in parts). */
   async phase<T>(name: string, fn: () => Promise<T>): Promise<T> {
     const t = performance.now();
     try {
       return await fn();
     } finally {
-      this.phases[name] = Math.round(performance.now() - t);
+      this.phases[name] = (this.phases[name] ?? 0) + Math.round(performance.now() - t);
     }
   }
 }

@@ -77,12 +77,14 @@ Deno.test("the backup policy: write, tag, read and list its prefix, delete only 
   });
 });
 
-Deno.test("the drill policy: list and read, write only drill-report.json, never delete", () => {
+Deno.test("the drill policy: list and read, write and tag only drill-report.json, never delete", () => {
   assert.deepEqual(grants("postgres-restore-drill"), {
     "s3:GetObject": [`${BUCKET}/${prefix}/*`],
     "s3:ListBucket": [LIST_PREFIX],
     // One `*` per date folder level: RGW's `*` does not match across `/` in the middle of an ARN.
     "s3:PutObject": [`${BUCKET}/${prefix}/*/*/*/drill-report.json`],
+    // The report carries its backup's retention-class tag (x-amz-tagging on its PutObject).
+    "s3:PutObjectTagging": [`${BUCKET}/${prefix}/*/*/*/drill-report.json`],
   });
 });
 
