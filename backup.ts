@@ -21,6 +21,8 @@ of its ISO week), or daily; manifest.json records it as retention_class, and eve
 carries the tag retention-class=<class>. Dailies are kept RETENTION_DAYS, weeklies
 KEEP_WEEKLY weeks, monthlies KEEP_MONTHLY months: by the bucket's lifecycle rules (checked
 each run, set with --apply-lifecycle), or by PRUNE.
+A database that does not allow connections is not in the backup (pg_dumpall skips it): each
+one is logged as "database not in the backup" and listed in manifest.json (skipped_databases).
 With --prune-only it only deletes backups past their class's retention (see --dry-run).`;
 
 /**

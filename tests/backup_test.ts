@@ -52,6 +52,7 @@ Deno.test("backup", async (t) => {
     assert.deepEqual((await bucketContents(stack)).uploads, []);
     // The first backup in an empty bucket is its month's first: monthly, on every object.
     assert.equal(run.lastLine.retention_class, "monthly");
+    assert.equal(run.lastLine.databases_skipped, 0);
     for (const key of byKey.keys()) {
       assert.deepEqual(await tagsOf(stack, key), { "retention-class": "monthly" }, key);
     }
@@ -142,6 +143,7 @@ Deno.test("backup", async (t) => {
           .stdout;
       const manifest = JSON.parse(text) as {
         retention_class: string;
+        skipped_databases: unknown[];
         sha256: string;
         compressed_bytes: number;
         server_version: string;
@@ -164,6 +166,7 @@ Deno.test("backup", async (t) => {
       assert.match(manifest.pg_dumpall_version, /^18\.\d+$/);
       assert.equal(manifest.tool.version, "0.1.0");
       assert.equal(manifest.retention_class, "monthly");
+      assert.deepEqual(manifest.skipped_databases, []);
       const sha = (await stack.s3.aws([
         "s3",
         "cp",
@@ -323,6 +326,45 @@ Deno.test("backup", async (t) => {
       }
       for (const c of children) assert.ok(!alive(c.pid), `child ${c.cmdline} still running`);
       assert.deepEqual(await bucketContents(stack), { keys: [], uploads: [] });
+    },
+  );
+
+  await t.step(
+    "a database that does not allow connections is logged as not in the backup and listed in manifest.json",
+    async () => {
+      await emptyBucket(stack);
+      await stack.source.psql(`CREATE DATABASE "Archive 2019"`);
+      await stack.source.psql(`ALTER DATABASE "Archive 2019" ALLOW_CONNECTIONS false`);
+      try {
+        const run = await runEntrypoint("backup.ts", env);
+        assert.equal(run.code, 0, run.stderr);
+        assert.equal(run.lastLine.msg, "backup OK");
+        assert.equal(run.lastLine.databases_skipped, 1);
+        const skipped = run.lines.filter((l) => l.msg === "database not in the backup");
+        assert.deepEqual(skipped.map(({ ts: _ts, ...rest }) => rest), [{
+          level: "warn",
+          program: "backup",
+          step: "preflight",
+          msg: "database not in the backup",
+          database: "Archive 2019",
+          why: "it does not allow connections (datallowconn is false), so pg_dumpall skips it",
+          hint:
+            'if it must be kept, run ALTER DATABASE "Archive 2019" ALLOW_CONNECTIONS true on the source before the next backup; if it is not needed, drop it',
+        }]);
+        // Said before the dump starts.
+        const at = (msg: string) => run.lines.findIndex((l) => l.msg === msg);
+        assert.ok(at("database not in the backup") < at("stream started"));
+        const manifest = JSON.parse(
+          (await stack.s3.aws(["s3", "cp", `s3://${stack.bucket}/${prefix}/manifest.json`, "-"]))
+            .stdout,
+        );
+        assert.deepEqual(manifest.skipped_databases, [
+          { name: "Archive 2019", reason: "does not allow connections" },
+        ]);
+        assert.ok(!("Archive 2019" in manifest.databases));
+      } finally {
+        await stack.source.psql(`DROP DATABASE "Archive 2019"`);
+      }
     },
   );
 

@@ -7,7 +7,7 @@
  * @module
  */
 import { type BackupKeys, fileNameOf } from "../bucket/keys.ts";
-import { type Manifest, MANIFEST_FORMAT } from "../bucket/manifest.ts";
+import { type Manifest, MANIFEST_FORMAT, type SkippedDatabase } from "../bucket/manifest.ts";
 import { classTags, type RetentionClass } from "../bucket/retention_class.ts";
 import { sha256Line } from "../checksum.ts";
 import { reasonOf, StoreError, ToolboxError } from "../errors.ts";
@@ -30,6 +30,8 @@ export interface ManifestInput {
   /** age recipients; empty for a plain backup. */
   readonly recipients: readonly string[];
   readonly retentionClass: RetentionClass;
+  /** The source's databases pg_dumpall skipped. */
+  readonly skipped: readonly SkippedDatabase[];
 }
 
 /** The manifest of a streamed backup. */
@@ -53,6 +55,7 @@ export function backupManifest(input: ManifestInput): Manifest {
       : {}),
     ...(streamed.sections ? { sections: streamed.sections } : {}),
     retention_class: input.retentionClass,
+    skipped_databases: [...input.skipped],
   };
 }
 

@@ -80,6 +80,7 @@ function manifestOf({ staging, streamed, recipients }: StagedRun) {
     settings: {},
     recipients,
     retentionClass: "weekly",
+    skipped: [{ name: "archive", reason: "does not allow connections" }],
   });
 }
 

@@ -24,7 +24,7 @@ import type { ProgramContext } from "../program.ts";
 import { Staged } from "../s3/staged.ts";
 import { graceAfter } from "../signals.ts";
 import { backupManifest, commitBackup, type Staging } from "./commit.ts";
-import { preflight, type SourceVersions } from "./preflight.ts";
+import { preflight, type SourceFacts } from "./preflight.ts";
 import { recordSettings, streamDump, type Streamed } from "./stream.ts";
 import { runTripwire } from "./tripwire.ts";
 
@@ -37,6 +37,8 @@ export interface BackupSummary {
   readonly rows: number;
   readonly tables: number;
   readonly retentionClass: RetentionClass;
+  /** Databases of the source the backup does not hold (they do not allow connections). */
+  readonly databasesSkipped: number;
   /** Tables the tripwire found shrunk since the previous backup; undefined if it could not run. */
   readonly tablesShrunk: number | undefined;
   readonly durationMs: number;
@@ -81,15 +83,19 @@ export async function runBackup(
 ): Promise<BackupSummary | undefined> {
   if (config.pruneOnly) return await pruneOnly(config, ctx);
   const run = newRun(config, ctx);
-  const versions = await preflight(ctx, run.source, config.s3Prefix, run.recipients.length > 0);
+  const facts = await preflight(ctx, run.source, config.s3Prefix, run.recipients.length > 0);
   const retentionClass = await classify(run);
   await cleanUp(run);
   const streamed = await removingStaged(run, async () => {
     const streamed = await stream(run, retentionClass);
-    await commit(run, versions, streamed, retentionClass);
+    await commit(run, facts, streamed, retentionClass);
     return streamed;
   });
-  const summary = summarize(run, streamed, retentionClass, await tripwire(run, streamed));
+  const summary = summarize(run, streamed, {
+    retentionClass,
+    databasesSkipped: facts.skipped.length,
+    tablesShrunk: await tripwire(run, streamed),
+  });
   if (config.prune) await pruneOld(config, ctx);
   ctx.log.info("done", "backup OK", {
     key: summary.key,
@@ -99,6 +105,7 @@ export async function runBackup(
     ...totals(streamed.counts),
     encrypted: run.recipients.length > 0,
     retention_class: retentionClass,
+    databases_skipped: summary.databasesSkipped,
     duration_ms: summary.durationMs,
   });
   return summary;
@@ -187,7 +194,7 @@ function stream(run: BackupRun, retentionClass: RetentionClass): Promise<Streame
 /** Commit: the final keys, manifest.json last; a SIGTERM now lets it finish within a grace. */
 async function commit(
   run: BackupRun,
-  versions: SourceVersions,
+  facts: SourceFacts,
   streamed: Streamed,
   retentionClass: RetentionClass,
 ) {
@@ -195,13 +202,14 @@ async function commit(
   const settings = await recordSettings(ctx, source, Object.keys(streamed.counts));
   const manifest = backupManifest({
     keys: staging.keys,
-    versions,
+    versions: facts.versions,
     startedAt: run.startedAt,
     finishedAt: ctx.now(),
     streamed,
     settings,
     recipients: run.recipients,
     retentionClass,
+    skipped: facts.skipped,
   });
   const store = ctx.store.withSignal(graceAfter(ctx.signal, COMMIT_GRACE_MS));
   await commitBackup(store, ctx.log, staging, streamed, manifest);
@@ -237,8 +245,7 @@ function tripwire(run: BackupRun, streamed: Streamed): Promise<number | undefine
 function summarize(
   run: BackupRun,
   streamed: Streamed,
-  retentionClass: RetentionClass,
-  tablesShrunk: number | undefined,
+  more: Pick<BackupSummary, "retentionClass" | "databasesSkipped" | "tablesShrunk">,
 ): BackupSummary {
   const sum = totals(streamed.counts);
   return {
@@ -248,8 +255,7 @@ function summarize(
     sha256: streamed.sha256,
     rows: sum.rows,
     tables: sum.tables,
-    retentionClass,
-    tablesShrunk,
+    ...more,
     durationMs: Math.round(performance.now() - run.t0),
   };
 }

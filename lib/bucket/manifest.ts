@@ -37,6 +37,13 @@ export interface ManifestSection {
   readonly sha256: string;
 }
 
+/** A database of the source that the backup does not hold, and why. */
+export interface SkippedDatabase {
+  readonly name: string;
+  /** e.g. `does not allow connections` */
+  readonly reason: string;
+}
+
 /** What a manifest records. */
 export interface Manifest {
   readonly format: number;
@@ -71,6 +78,11 @@ export interface Manifest {
    * prune counts such a backup as daily.
    */
   readonly retention_class?: RetentionClass;
+  /**
+   * Databases of the source the backup does not hold (pg_dumpall skips those that do not allow
+   * connections). Always present in manifests written since it was recorded, possibly empty.
+   */
+  readonly skipped_databases?: readonly SkippedDatabase[];
 }
 
 /** Totals over every database of a count set. */
@@ -141,6 +153,15 @@ export function parseManifest(text: string): Manifest {
   if (obj.retention_class !== undefined && !isRetentionClass(obj.retention_class)) {
     problems.push("retention_class");
   }
+  const skipped = obj.skipped_databases;
+  if (
+    skipped !== undefined &&
+    (!Array.isArray(skipped) ||
+      !skipped.every((d) =>
+        typeof d === "object" && d !== null && typeof d.name === "string" &&
+        typeof d.reason === "string"
+      ))
+  ) problems.push("skipped_databases");
   const sections = obj.sections;
   if (
     sections !== undefined && (!Array.isArray(sections) || !sections.every(isManifestSection))

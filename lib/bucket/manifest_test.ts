@@ -192,3 +192,15 @@ Deno.test("parseManifest() reads retention_class, absent in older manifests, and
     new TypeError("Cannot read manifest: invalid retention_class"),
   );
 });
+
+Deno.test("parseManifest() reads skipped_databases and refuses a malformed entry", () => {
+  const skipped = [{ name: "archive", reason: "does not allow connections" }];
+  assert.deepEqual(
+    parseManifest(JSON.stringify({ ...MANIFEST, skipped_databases: skipped })).skipped_databases,
+    skipped,
+  );
+  assert.throws(
+    () => parseManifest(JSON.stringify({ ...MANIFEST, skipped_databases: ["archive"] })),
+    new TypeError("Cannot read manifest: invalid skipped_databases"),
+  );
+});

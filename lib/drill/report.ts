@@ -10,7 +10,7 @@
  */
 import type { OlderCheck } from "../bucket/drill_record.ts";
 import { keysForDataKey, withSlash } from "../bucket/keys.ts";
-import { parseManifest, totals } from "../bucket/manifest.ts";
+import { parseManifest, type SkippedDatabase, totals } from "../bucket/manifest.ts";
 import { classTags, type RetentionClass } from "../bucket/retention_class.ts";
 import type { DumpCounts } from "../dump/stream.ts";
 import { BUG_HINT, reasonOf, StoppedError, ToolboxError } from "../errors.ts";
@@ -30,6 +30,8 @@ export type DrillReport = RestoreReport<"scratch"> & {
   readonly database_names: readonly string[];
   /** The backup's retention class, from its manifest (absent for a backup without one). */
   readonly retention_class?: RetentionClass;
+  /** The source's databases the backup does not hold, from its manifest. */
+  readonly skipped_databases?: readonly SkippedDatabase[];
   /** The older backups a drill read in full and checked against their `.sha256` (CHECK_OLDER). */
   readonly older_backups?: readonly OlderCheck[];
 };
@@ -75,6 +77,7 @@ export function drillReport(run: RestoreRun, outcome: DrillOutcome): DrillReport
     },
     database_names: outcome.names,
     ...(manifest?.retention_class ? { retention_class: manifest.retention_class } : {}),
+    ...(manifest?.skipped_databases ? { skipped_databases: manifest.skipped_databases } : {}),
     ...(outcome.olderBackups ? { older_backups: outcome.olderBackups } : {}),
   };
   run.log.info("report", "drill report", { report });
