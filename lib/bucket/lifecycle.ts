@@ -200,7 +200,9 @@ function warnProblems(
     }
   }
 
-  if (judged.aborts === undefined) {
+  // Nothing at all for the prefix is one line, as before retention classes: --apply-lifecycle
+  // sets the abort too.
+  if (judged.aborts === undefined && !uniform) {
     log.warn("lifecycle", `no lifecycle rule aborts incomplete uploads under ${under}`, {
       rule: `${ruleId(prefix)}-staging`,
       rules: listed,

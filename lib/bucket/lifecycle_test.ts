@@ -76,12 +76,6 @@ Deno.test("checkLifecycle() without any rule under the prefix warns once, as bef
       [{ id: "expire-other", prefix: "other/", expire_days: 14 }],
       `${APPLY}, or mc ilm rule add --expire-days 14 --prefix pg/ backup/backups, or set PRUNE=true`,
     ],
-    [
-      "warn",
-      "no lifecycle rule aborts incomplete uploads under pg/",
-      [{ id: "expire-other", prefix: "other/", expire_days: 14 }],
-      `${APPLY}; meanwhile each backup removes uploads older than STALE_UPLOAD_HOURS under pg/`,
-    ],
   ]);
 });
 
