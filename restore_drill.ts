@@ -10,6 +10,7 @@
 import { DRILL_SETTINGS } from "./lib/config.ts";
 import { settingsTable } from "./lib/settings.ts";
 import { drillFigures } from "./lib/drill/report.ts";
+import { isListRun, runList } from "./lib/drill/list.ts";
 import { runDrill } from "./lib/drill/run.ts";
 import { runVerifyOnly } from "./lib/drill/verify_only.ts";
 import { drillSamples, PUSH_JOBS } from "./lib/monitor/metrics.ts";
@@ -20,9 +21,9 @@ import { runRecovery } from "./lib/recover/run.ts";
 const SUMMARY = `Drill (the default): restores the newest backup (or --key) into a scratch
 PostgreSQL on localhost: find -> sha256 check -> [age -d] | zstd -dc | psql -v ON_ERROR_STOP=1
 -> smoke checks -> row counts compared with the backup's manifest.json -> every value compared
--> drill report (logged, and stored as drill-report.json beside the backup). A
-full.sql.zst.age backup needs AGE_IDENTITY_FILE. Log markers: "sha256 OK", "restore OK",
-"smoke OK", "drill OK".
+-> drill report (logged, and stored as drill-report.json beside the backup; a drill that
+fails once it found its backup stores one that says FAILED). A full.sql.zst.age backup needs
+AGE_IDENTITY_FILE. Log markers: "sha256 OK", "restore OK", "smoke OK", "drill OK".
 With --verify-only it restores nothing: it reads the backup and compares the server SCRATCH_*
 names with it (databases, tables, rows, values); the last line says "verify OK".
 
@@ -31,7 +32,14 @@ databases into the server SCRATCH_PG* names, which may be live. It refuses, chan
 when a name exists there or a database is not in the backup; checks the sha256 before anything
 reaches the server; creates only the missing roles the databases need and leaves every other
 database, role and setting as it is; checks rows and values under the new names; and drops
-what it created if it fails. Log markers: "sha256 OK", "restore OK", "recovery OK".`;
+what it created if it fails. Log markers: "sha256 OK", "restore OK", "recovery OK".
+
+List (--list [--json]): restores nothing and needs no scratch server, only the S3 settings
+(the drill's read-only key is enough). Prints to stdout every backup under the prefix, newest
+first: its date and retention class, compressed size, databases, tables and rows, plain or
+encrypted, the last drill's verdict (drill-report.json: OK, FAILED or -), when a drill last
+found its bytes whole, its age and the databases it left out; then a line with how many
+backups, the newest, the oldest and their total size. --json prints a JSON array instead.`;
 
 /**
  * Runs the restore drill.
@@ -47,9 +55,17 @@ export function main(args: string[], env: Record<string, string>): Promise<numbe
       summary: SUMMARY,
       settings: settingsTable(DRILL_SETTINGS),
       credentialsSecret: "postgres-restore-drill-s3-credentials",
-      // A recovery or --verify-only is no drill: it pushes no drill metrics, sends no check-in.
-      reportAs: (config) => config.recover || config.verifyOnly ? undefined : PUSH_JOBS.drill,
+      // A recovery, --verify-only or --list is no drill: it pushes no drill metrics, sends no
+      // check-in.
+      reportAs: (config) =>
+        config.recover || config.verifyOnly || config.list || config.listJson
+          ? undefined
+          : PUSH_JOBS.drill,
       run: async (config, ctx) => {
+        if (isListRun(config)) {
+          await runList(config, ctx);
+          return [];
+        }
         const plan = recoveryPlan(
           config.recover,
           config.restoreDatabases,

@@ -373,6 +373,20 @@ export const DRILL_SETTINGS = {
     help:
       "file of age identities (private keys; a mounted Secret) that opens full.sql.zst.age backups; only its path reaches age's argv",
   },
+  list: {
+    env: "LIST",
+    flag: "list",
+    kind: "bool",
+    help:
+      "restore nothing: list every backup under the prefix, newest first (date, class, size, databases, tables, rows, encryption, last drill, age), and a summary line; needs only the S3 settings",
+  },
+  listJson: {
+    env: "LIST_JSON",
+    flag: "json",
+    kind: "bool",
+    help:
+      "with --list: print a JSON array (date, key, class, compressed_bytes, databases, tables, rows, encrypted, drill, ...)",
+  },
   recover: {
     env: "RECOVER",
     flag: "recover",
