@@ -22,8 +22,11 @@ const SUMMARY = `Drill (the default): restores the newest backup (or --key) into
 PostgreSQL on localhost: find -> sha256 check -> [age -d] | zstd -dc | psql -v ON_ERROR_STOP=1
 -> smoke checks -> row counts compared with the backup's manifest.json -> every value compared
 -> drill report (logged, and stored as drill-report.json beside the backup; a drill that
-fails once it found its backup stores one that says FAILED). A full.sql.zst.age backup needs
-AGE_IDENTITY_FILE. Log markers: "sha256 OK", "restore OK", "smoke OK", "drill OK".
+fails once it found its backup stores one that says FAILED). Then it reads CHECK_OLDER (1)
+older backups in full and checks their sha256, those checked longest ago first, so successive
+drills cover every retained backup; a mismatch fails the drill, naming that backup. A
+full.sql.zst.age backup needs AGE_IDENTITY_FILE. Log markers: "sha256 OK", "restore OK",
+"smoke OK", "older backup sha256 OK", "drill OK".
 With --verify-only it restores nothing: it reads the backup and compares the server SCRATCH_*
 names with it (databases, tables, rows, values); the last line says "verify OK".
 

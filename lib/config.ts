@@ -366,6 +366,16 @@ export const DRILL_SETTINGS = {
     kind: "string",
     help: "read the expected sha256 from this key instead of the data key's own .sha256",
   },
+  checkOlder: {
+    env: "CHECK_OLDER",
+    flag: "check-older",
+    kind: "int",
+    default: "1",
+    min: 0,
+    max: 100,
+    help:
+      "a drill also reads this many older retained backups in full and checks their sha256, those checked longest ago first, so successive drills cover every backup; 0 turns it off",
+  },
   ageIdentityFile: {
     env: "AGE_IDENTITY_FILE",
     flag: "age-identity-file",

@@ -6,8 +6,10 @@
  * day from the clock). Each step leaves the bucket as it found it.
  */
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import type { ListedBackup } from "../lib/drill/list.ts";
-import { dayFolder, emptyBucket, upload } from "./harness/fixtures.ts";
+import { dayFolder, download, emptyBucket, upload } from "./harness/fixtures.ts";
+import { type PgServer, startPostgres } from "./harness/postgres.ts";
 import { runEntrypoint, type RunResult } from "./harness/run.ts";
 import { type Stack, startStack } from "./harness/stack.ts";
 
@@ -53,6 +55,20 @@ function listEnv(stack: Stack): Record<string, string> {
   return Object.fromEntries(
     Object.entries(stack.drillEnv).filter(([name]) => !name.startsWith("SCRATCH_")),
   );
+}
+
+/** A fresh, empty PG 18 scratch server for one drill. */
+function freshScratch(name: string): Promise<PgServer> {
+  return startPostgres({ version: 18, superuser: "drill_admin", name: `scratch-${name}` });
+}
+
+/** The stack's drill settings, restoring into `scratch`. */
+function drillInto(stack: Stack, scratch: PgServer): Record<string, string> {
+  return {
+    ...stack.drillEnv,
+    SCRATCH_PGPORT: String(scratch.port),
+    SCRATCH_PGPASSWORD: scratch.password,
+  };
 }
 
 function listed(run: RunResult): ListedBackup[] {
@@ -170,6 +186,152 @@ Deno.test("history: retention classes, --list, and drills that re-read older bac
       assert.equal(json.code, 2, json.stderr);
       assert.equal(json.lastLine.msg, "--json (LIST_JSON) applies only with --list (LIST=true)");
       assert.equal(json.stdout, "");
+    },
+  );
+
+  await t.step(
+    "each drill also reads one older backup in full (older backup sha256 OK), the one checked longest ago",
+    async () => {
+      const sha256 = (await getText(stack, `${today}/full.sql.zst.sha256`)).slice(0, 64);
+      const seen: string[] = [];
+      for (const name of ["older-1", "older-2"]) {
+        await using scratch = await freshScratch(name);
+        const run = await runEntrypoint("restore_drill.ts", drillInto(stack, scratch));
+        assert.equal(run.code, 0, run.stderr);
+        assert.equal(run.lastLine.msg, "drill OK");
+        const ok = run.lines.filter((l) => l.msg === "older backup sha256 OK");
+        assert.equal(ok.length, 1, run.stderr);
+        assert.equal(ok[0]!.sha256, sha256);
+        assert.equal(typeof ok[0]!.bytes, "number");
+        // After the newest backup's own verdict.
+        const at = (msg: string) => run.lines.findIndex((l) => l.msg === msg);
+        assert.ok(at("sha256 OK") < at("older backup sha256 OK"));
+        seen.push(String(ok[0]!.key));
+      }
+      // The first step's drill read the oldest, the weekly of 9 days ago. Never-checked first:
+      // yesterday's; then the one checked longest ago: the weekly again.
+      assert.deepEqual(seen, [
+        `${stack.prefix}/${dayFolder(1)}/full.sql.zst`,
+        `${stack.prefix}/${dayFolder(9)}/full.sql.zst`,
+      ]);
+      const report = JSON.parse(await getText(stack, `${today}/drill-report.json`));
+      assert.deepEqual(
+        report.older_backups.map((c: { key: string; result: string }) => [c.key, c.result]),
+        [[seen[1], "OK"], [seen[0], "OK"]],
+      );
+      const backups = listed(
+        await runEntrypoint("restore_drill.ts", listEnv(stack), ["--list", "--json"]),
+      );
+      assert.ok(backups.every((b) => b.last_checked !== null), JSON.stringify(backups));
+    },
+  );
+
+  await t.step(
+    "a damaged older backup fails the drill naming its key and sha256; the newest backup's sha256 OK is still logged",
+    async () => {
+      const key = `${stack.prefix}/${dayFolder(1)}/full.sql.zst`;
+      const saved = await Deno.makeTempDir();
+      const original = await Deno.readFile(await download(stack, key, saved));
+      await Deno.remove(saved, { recursive: true });
+      const expected = (await getText(stack, `${key}.sha256`)).slice(0, 64);
+      assert.equal(createHash("sha256").update(original).digest("hex"), expected);
+      await upload(stack, key, "a backup that rotted in the bucket");
+      try {
+        await using scratch = await freshScratch("older-bad");
+        const run = await runEntrypoint("restore_drill.ts", {
+          ...drillInto(stack, scratch),
+          CHECK_OLDER: "2",
+        });
+        assert.equal(run.code, 1, run.stderr);
+        const bad = run.lines.find((l) => l.msg === "older backup sha256 mismatch")!;
+        assert.equal(bad.key, key);
+        assert.equal(
+          run.lastLine.msg,
+          `sha256 mismatch: older backup ${key} hashes to ${bad.actual}, ${key}.sha256 says ${expected}`,
+        );
+        assert.equal(run.lastLine.error, "ChecksumMismatchError");
+        assert.equal(
+          run.lastLine.hint,
+          `the older backup is damaged or was altered (the newest one passed its drill): drill it with --key ${key} to see what it still holds, check the S3 server's disks, and take a fresh backup now`,
+        );
+        const markers = run.lines.map((l) => String(l.msg)).filter((m) =>
+          ["sha256 OK", "restore OK", "smoke OK", "older backup sha256 OK", "drill OK"].includes(m)
+        );
+        assert.deepEqual(markers, [
+          "sha256 OK",
+          "restore OK",
+          "smoke OK",
+          "older backup sha256 OK",
+        ]);
+        // The newest backup passed; the damaged one shows FAILED in --list.
+        const report = JSON.parse(await getText(stack, `${today}/drill-report.json`));
+        assert.equal(report.result, "OK");
+        const backups = listed(
+          await runEntrypoint("restore_drill.ts", listEnv(stack), ["--list", "--json"]),
+        );
+        assert.deepEqual(backups.map((b) => [b.date, b.drill]), [
+          [date(0), "OK"],
+          [date(1), "FAILED"],
+          [date(9), null],
+        ]);
+      } finally {
+        await upload(stack, key, original);
+      }
+    },
+  );
+
+  await t.step(
+    "a database the backup left out shows in --list and the drill report; EXPECTED_DATABASES naming it fails saying so",
+    async () => {
+      await stack.source.psql("CREATE DATABASE closed_books");
+      await stack.source.psql("ALTER DATABASE closed_books ALLOW_CONNECTIONS false");
+      try {
+        const backup = await runEntrypoint("backup.ts", stack.backupEnv);
+        assert.equal(backup.code, 0, backup.stderr);
+        const [newest] = listed(
+          await runEntrypoint("restore_drill.ts", listEnv(stack), ["--list", "--json"]),
+        );
+        assert.deepEqual(newest!.skipped_databases, ["closed_books"]);
+        const text = await runEntrypoint("restore_drill.ts", listEnv(stack), ["--list"]);
+        assert.match(text.stdout.split("\n")[1]!, / {2}closed_books$/);
+
+        await using scratch = await freshScratch("skipped");
+        const run = await runEntrypoint("restore_drill.ts", {
+          ...drillInto(stack, scratch),
+          EXPECTED_DATABASES: `${stack.drillEnv.EXPECTED_DATABASES},closed_books`,
+          CHECK_OLDER: "0",
+        });
+        assert.equal(run.code, 1, run.stderr);
+        assert.equal(
+          run.lastLine.msg,
+          "smoke FAILED: missing databases: closed_books (closed_books is not in the backup: it does not allow connections on the source, so pg_dumpall skipped it)",
+        );
+        assert.equal(
+          run.lastLine.hint,
+          "run ALTER DATABASE closed_books ALLOW_CONNECTIONS true on the source and take a fresh backup, or take it out of EXPECTED_DATABASES (ConfigMap postgres-restore-drill-config)",
+        );
+        assert.ok(!run.lines.some((l) => String(l.msg).startsWith("older backup")));
+        const report = JSON.parse(await getText(stack, `${today}/drill-report.json`));
+        assert.equal(report.result, "FAILED");
+        assert.equal(report.failure.msg, run.lastLine.msg);
+      } finally {
+        await stack.source.psql("DROP DATABASE closed_books");
+      }
+      // And the drill report of a drill that passes carries the list too (here empty again).
+      const again = await runEntrypoint("backup.ts", stack.backupEnv);
+      assert.equal(again.code, 0, again.stderr);
+      await using scratch = await freshScratch("skipped-after");
+      const drill = await runEntrypoint("restore_drill.ts", {
+        ...drillInto(stack, scratch),
+        CHECK_OLDER: "0",
+      });
+      assert.equal(drill.code, 0, drill.stderr);
+      const report = drill.lines.find((l) => l.msg === "drill report")!.report as {
+        skipped_databases: unknown[];
+        older_backups?: unknown;
+      };
+      assert.deepEqual(report.skipped_databases, []);
+      assert.equal(report.older_backups, undefined, "CHECK_OLDER=0 reads no older backup");
     },
   );
 });

@@ -38,19 +38,32 @@ export interface Catalog {
   readonly incomplete: readonly BackupFolder[];
 }
 
+/** What {@linkcode readCatalog} reads besides the listing. */
+export interface CatalogOptions {
+  /** Read each backup's manifest.json (not needed to pick older backups). @default true */
+  readonly manifests?: boolean;
+}
+
 /**
  * Reads every backup under the prefix: one listing, then the manifest and the drill report of
  * each complete backup that has them, {@linkcode CATALOG_CONCURRENCY} folders at a time.
  *
  * @throws {StoreError} when the listing or a read fails
  */
-export async function readCatalog(store: ObjectStore, prefix: string): Promise<Catalog> {
+export async function readCatalog(
+  store: ObjectStore,
+  prefix: string,
+  options: CatalogOptions = {},
+): Promise<Catalog> {
   const folders = await listBackupFolders(store, prefix);
   const complete = folders.filter((f) => f.data !== undefined);
+  const manifests = options.manifests ?? true;
   const backups = await mapLimited(complete, CATALOG_CONCURRENCY, async (folder) => {
     const has = (name: string) => folder.keys.includes(folder.dir + name);
     const [manifest, report] = await Promise.all([
-      has(FILES.manifest) ? readManifest(store, folder.dir + FILES.manifest) : undefined,
+      manifests && has(FILES.manifest)
+        ? readManifest(store, folder.dir + FILES.manifest)
+        : undefined,
       has(FILES.drillReport) ? fetchDrillRecord(store, folder.dir + FILES.drillReport) : undefined,
     ]);
     return { dir: folder.dir, day: folder.day, data: folder.data!, manifest, report };
@@ -98,7 +111,9 @@ export function checksOf(backups: readonly CatalogEntry[]): Map<string, BackupCh
       add(report.key ?? data.key, { result: report.result, at, how: "drill" });
     }
     for (const older of report.olderBackups) {
-      add(older.key, { result: older.result, at, how: "sha256" });
+      const checkedAt = older.checked_at === undefined ? at : new Date(older.checked_at);
+      const when = checkedAt && !Number.isNaN(checkedAt.getTime()) ? checkedAt : at;
+      add(older.key, { result: older.result, at: when, how: "sha256" });
     }
   }
   for (const list of checks.values()) {

@@ -20,6 +20,12 @@ export interface OlderCheck {
   /** The sha256 of the bytes read. */
   readonly sha256: string;
   readonly result: Verdict;
+  /**
+   * When it was read (ISO 8601). A drill that runs again on the same backup keeps the earlier
+   * drill's entries for backups it did not read, with their own time. Absent: the report's
+   * `drilled_at`.
+   */
+  readonly checked_at?: string;
 }
 
 /** A stored drill report, as far as retention, `--list` and the older check read it. */
@@ -69,7 +75,8 @@ export function readDrillRecord(text: string): DrillRecord {
 function isOlderCheck(value: unknown): value is OlderCheck {
   const v = value as Partial<OlderCheck> | null;
   return typeof v === "object" && v !== null && typeof v.key === "string" &&
-    typeof v.sha256 === "string" && (v.result === "OK" || v.result === "FAILED");
+    typeof v.sha256 === "string" && (v.result === "OK" || v.result === "FAILED") &&
+    (v.checked_at === undefined || typeof v.checked_at === "string");
 }
 
 /**

@@ -1,8 +1,9 @@
 /**
  * The weekly restore drill, step by step: guard → find → wait → restore (verify and restore in
- * one pass) → smoke → compare → verify → report. It reports `sha256 OK`, `restore OK`,
- * `smoke OK` and `drill OK`, or fails with the first thing that went wrong; once it has found
- * its backup, a failure is stored beside it as a FAILED drill-report.json. What it shares with
+ * one pass) → smoke → compare → verify → older (CHECK_OLDER older backups read in full) →
+ * report. It reports `sha256 OK`, `restore OK`, `smoke OK`, `older backup sha256 OK` and
+ * `drill OK`, or fails with the first thing that went wrong; once it has found its backup, a
+ * failure is stored beside it as a FAILED drill-report.json. What it shares with
  * `--verify-only` and `--recover` lives in lib/restore/.
  *
  * @module
@@ -27,6 +28,7 @@ import {
   storeDrillReport,
   storeFailedDrillReport,
 } from "./report.ts";
+import { checkOlderBackups } from "./older.ts";
 import { smoke } from "./smoke.ts";
 
 /**
@@ -41,8 +43,13 @@ export async function runDrill(config: DrillConfig, ctx: ProgramContext): Promis
   const located = await run.phase("find", () => locateBackup(run));
   // From here on the drill has a backup: a failure is its verdict, stored beside it.
   const outcome = await storingFailure(run, located, () => drill(run, located));
-  const report = drillReport(run, outcome);
+  // The newest backup has its verdicts; then older ones are read in full, in turn.
+  const older = config.checkOlder > 0
+    ? await run.phase("older", () => checkOlderBackups(run, located.key))
+    : undefined;
+  const report = drillReport(run, { ...outcome, ...(older ? { olderBackups: older.checks } : {}) });
   await storeDrillReport(run, located.key, report);
+  if (older?.failure) throw older.failure;
   ctx.log.info("done", "drill OK", {
     key: report.backup.key,
     rows: report.restored.rows,
