@@ -8,7 +8,8 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import type { ListedBackup } from "../lib/drill/list.ts";
-import { dayFolder, download, emptyBucket, upload } from "./harness/fixtures.ts";
+import { isoWeek, monthOf } from "../lib/bucket/calendar.ts";
+import { dayFolder, download, emptyBucket, tagsOf, upload } from "./harness/fixtures.ts";
 import { type PgServer, startPostgres } from "./harness/postgres.ts";
 import { runEntrypoint, type RunResult } from "./harness/run.ts";
 import { type Stack, startStack } from "./harness/stack.ts";
@@ -190,9 +191,54 @@ Deno.test("history: retention classes, --list, and drills that re-read older bac
   );
 
   await t.step(
+    "a backup's class comes from the earlier complete backups of its month and ISO week, and tags every object",
+    async () => {
+      // Today's folder is left out: only yesterday's and the one of 9 days ago count (the
+      // incomplete folder of 2 days ago does not).
+      const earlier = [date(1), date(9)];
+      const expected = !earlier.some((d) => monthOf(d) === monthOf(date(0)))
+        ? "monthly"
+        : !earlier.some((d) => isoWeek(d) === isoWeek(date(0)))
+        ? "weekly"
+        : "daily";
+      const run = await runEntrypoint("backup.ts", stack.backupEnv);
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(run.lastLine.retention_class, expected);
+      const chosen = run.lines.find((l) => l.msg === "retention class chosen")!;
+      assert.equal(chosen.day, date(0));
+      assert.equal(chosen.iso_week, isoWeek(date(0)));
+      for (const file of FILES) {
+        assert.deepEqual(await tagsOf(stack, `${today}/${file}`), { "retention-class": expected });
+      }
+      const manifest = JSON.parse(await getText(stack, `${today}/manifest.json`));
+      assert.equal(manifest.retention_class, expected);
+    },
+  );
+
+  await t.step(
+    "--prune-only keeps each backup as long as its class: a weekly one past RETENTION_DAYS stays for KEEP_WEEKLY",
+    async () => {
+      const wouldDelete = async (keepWeekly: string) => {
+        const run = await runEntrypoint("backup.ts", {
+          ...stack.backupEnv,
+          RETENTION_DAYS: "5",
+          KEEP_WEEKLY: keepWeekly,
+        }, ["--prune-only", "--dry-run"]);
+        assert.equal(run.code, 0, run.stderr);
+        assert.equal(run.lastLine.msg, "prune dry run OK");
+        return run.lines.filter((l) => l.msg === "would delete backup").map((l) =>
+          `${l.day} ${l.retention_class}`
+        );
+      };
+      // The weekly of 9 days ago: kept 2 weeks, but with KEEP_WEEKLY=1 only 7 days.
+      assert.deepEqual(await wouldDelete("2"), []);
+      assert.deepEqual(await wouldDelete("1"), [`${date(9)} weekly`]);
+    },
+  );
+
+  await t.step(
     "each drill also reads one older backup in full (older backup sha256 OK), the one checked longest ago",
     async () => {
-      const sha256 = (await getText(stack, `${today}/full.sql.zst.sha256`)).slice(0, 64);
       const seen: string[] = [];
       for (const name of ["older-1", "older-2"]) {
         await using scratch = await freshScratch(name);
@@ -201,7 +247,8 @@ Deno.test("history: retention classes, --list, and drills that re-read older bac
         assert.equal(run.lastLine.msg, "drill OK");
         const ok = run.lines.filter((l) => l.msg === "older backup sha256 OK");
         assert.equal(ok.length, 1, run.stderr);
-        assert.equal(ok[0]!.sha256, sha256);
+        const sha256 = await getText(stack, `${ok[0]!.key}.sha256`);
+        assert.equal(ok[0]!.sha256, sha256.slice(0, 64));
         assert.equal(typeof ok[0]!.bytes, "number");
         // After the newest backup's own verdict.
         const at = (msg: string) => run.lines.findIndex((l) => l.msg === msg);
