@@ -23,8 +23,6 @@ import type { ObjectStore, RetentionRule } from "../s3/object_store.ts";
 import { isDenied } from "../s3/failure.ts";
 import { reasonOf, ToolboxError } from "../errors.ts";
 
-export { ruleId };
-
 /** How the check ended. */
 export type LifecycleOutcome = "ok" | "applied" | "missing" | "conflict" | "unknown";
 
