@@ -8,7 +8,7 @@
  */
 import { type DrillRecord, fetchDrillRecord, type Verdict } from "./drill_record.ts";
 import { type BackupFolder, listBackupFolders } from "./folders.ts";
-import { FILES } from "./keys.ts";
+import { DATA_FILES, FILES } from "./keys.ts";
 import { type Manifest, parseManifest } from "./manifest.ts";
 import { mapLimited } from "../limit.ts";
 import type { ObjectEntry, ObjectStore } from "../s3/object_store.ts";
@@ -34,8 +34,13 @@ export interface CatalogEntry {
 export interface Catalog {
   /** The complete backups, oldest first. */
   readonly backups: readonly CatalogEntry[];
-  /** Date folders without a complete backup (a data object without its `.sha256`, ...). */
+  /** Date folders with a data object but not its `.sha256`: a run that died in its commit. */
   readonly incomplete: readonly BackupFolder[];
+  /**
+   * Date folders without any data object: what outlived an expired backup (a drill report is
+   * written days after its backup, so a lifecycle rule expires it days later).
+   */
+  readonly leftovers: readonly BackupFolder[];
 }
 
 /** What {@linkcode readCatalog} reads besides the listing. */
@@ -68,7 +73,13 @@ export async function readCatalog(
     ]);
     return { dir: folder.dir, day: folder.day, data: folder.data!, manifest, report };
   });
-  return { backups, incomplete: folders.filter((f) => f.data === undefined) };
+  const partial = folders.filter((f) => f.data === undefined);
+  const hasData = (f: BackupFolder) => DATA_FILES.some((d) => f.keys.includes(f.dir + d.data));
+  return {
+    backups,
+    incomplete: partial.filter(hasData),
+    leftovers: partial.filter((f) => !hasData(f)),
+  };
 }
 
 async function readManifest(store: ObjectStore, key: string): Promise<Manifest | undefined> {

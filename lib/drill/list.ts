@@ -97,6 +97,7 @@ export async function runList(
     backups: backups.length,
     bytes: backups.reduce((n, b) => n + b.compressed_bytes, 0),
     incomplete: catalog.incomplete.map((f) => f.dir),
+    leftovers: catalog.leftovers.map((f) => f.dir),
   });
   return backups;
 }

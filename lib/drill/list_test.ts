@@ -112,6 +112,8 @@ function seed(store: MemoryStore): void {
     }),
   );
   store.put("pg/2026/11/05/full.sql.zst", "died before its .sha256", at("05"));
+  // The report of a backup a lifecycle rule already expired: no backup, and not incomplete.
+  store.put("pg/2026/10/20/drill-report.json", JSON.stringify({ result: "OK" }));
 }
 
 Deno.test("runList() --json prints every backup newest first with the contract's fields", async () => {
@@ -198,8 +200,8 @@ Deno.test("runList() --json prints every backup newest first with the contract's
     "last_checked",
     "age_hours",
   ]);
-  assert.deepEqual(lines.map((l) => [l.msg, l.backups, l.incomplete]), [
-    ["list OK", 4, ["pg/2026/11/05/"]],
+  assert.deepEqual(lines.map((l) => [l.msg, l.backups, l.incomplete, l.leftovers]), [
+    ["list OK", 4, ["pg/2026/11/05/"], ["pg/2026/10/20/"]],
   ]);
   // One listing, then each backup's manifest and drill report; nothing written.
   assert.equal(store.requests.filter((r) => r.request === "list objects").length, 1);
