@@ -16,7 +16,14 @@ const SUMMARY = `Streams pg_dumpall through zstd to S3 as <prefix>/YYYY/MM/DD/fu
 full.sql.zst.sha256 (for sha256sum -c) and manifest.json (row counts, written last).
 With AGE_RECIPIENTS it also encrypts: pg_dumpall | zstd | age, stored as full.sql.zst.age.
 Nothing appears under a final key unless every step succeeded.
-With --prune-only it only deletes backups older than RETENTION_DAYS (see --dry-run).`;
+Each backup has a retention class: monthly (the first of its month in TZ), weekly (the first
+of its ISO week), or daily; manifest.json records it as retention_class, and every object
+carries the tag retention-class=<class>. Dailies are kept RETENTION_DAYS, weeklies
+KEEP_WEEKLY weeks, monthlies KEEP_MONTHLY months: by the bucket's lifecycle rules (checked
+each run, set with --apply-lifecycle), or by PRUNE.
+A database that does not allow connections is not in the backup (pg_dumpall skips it): each
+one is logged as "database not in the backup" and listed in manifest.json (skipped_databases).
+With --prune-only it only deletes backups past their class's retention (see --dry-run).`;
 
 /**
  * Runs the backup program.

@@ -10,6 +10,7 @@
 import { DRILL_SETTINGS } from "./lib/config.ts";
 import { settingsTable } from "./lib/settings.ts";
 import { drillFigures } from "./lib/drill/report.ts";
+import { isListRun, runList } from "./lib/drill/list.ts";
 import { runDrill } from "./lib/drill/run.ts";
 import { runVerifyOnly } from "./lib/drill/verify_only.ts";
 import { drillSamples, PUSH_JOBS } from "./lib/monitor/metrics.ts";
@@ -20,10 +21,13 @@ import { runRecovery } from "./lib/recover/run.ts";
 const SUMMARY = `Drill (the default): restores the newest backup (or --key) into a scratch
 PostgreSQL on localhost: find -> sha256 check -> [age -d] | zstd -dc | psql -v ON_ERROR_STOP=1
 -> smoke checks -> row counts compared with the backup's manifest.json -> every value compared
--> drill report (logged, and stored as drill-report.json beside the backup). The same read
-checks every section of the index in manifest.json ("section index OK"). A
+-> drill report (logged, and stored as drill-report.json beside the backup; a drill that
+fails once it found its backup stores one that says FAILED). The same read checks every
+section of the index in manifest.json ("section index OK"). Then it reads CHECK_OLDER (1)
+older backups in full and checks their sha256, those checked longest ago first, so successive
+drills cover every retained backup; a mismatch fails the drill, naming that backup. A
 full.sql.zst.age backup needs AGE_IDENTITY_FILE. Log markers: "sha256 OK", "restore OK",
-"smoke OK", "drill OK".
+"smoke OK", "older backup sha256 OK", "drill OK".
 With --verify-only it restores nothing: it reads the backup and compares the server SCRATCH_*
 names with it (databases, tables, rows, values); the last line says "verify OK".
 
@@ -35,7 +39,14 @@ database, role and setting as it is; checks rows and values under the new names;
 what it created if it fails. A backup with a section index (manifest.json "sections") is read
 by section: only the globals and the chosen databases, by ranged GETs, each section's sha256
 checked first; --jobs N restores up to N of them at once. Log markers: "sha256 OK",
-"restore OK", "recovery OK".`;
+"restore OK", "recovery OK".
+
+List (--list [--json]): restores nothing and needs no scratch server, only the S3 settings
+(the drill's read-only key is enough). Prints to stdout every backup under the prefix, newest
+first: its date and retention class, compressed size, databases, tables and rows, plain or
+encrypted, the last drill's verdict (drill-report.json: OK, FAILED or -), when a drill last
+found its bytes whole, its age and the databases it left out; then a line with how many
+backups, the newest, the oldest and their total size. --json prints a JSON array instead.`;
 
 /**
  * Runs the restore drill.
@@ -51,9 +62,17 @@ export function main(args: string[], env: Record<string, string>): Promise<numbe
       summary: SUMMARY,
       settings: settingsTable(DRILL_SETTINGS),
       credentialsSecret: "postgres-restore-drill-s3-credentials",
-      // A recovery or --verify-only is no drill: it pushes no drill metrics, sends no check-in.
-      reportAs: (config) => config.recover || config.verifyOnly ? undefined : PUSH_JOBS.drill,
+      // A recovery, --verify-only or --list is no drill: it pushes no drill metrics, sends no
+      // check-in.
+      reportAs: (config) =>
+        config.recover || config.verifyOnly || config.list || config.listJson
+          ? undefined
+          : PUSH_JOBS.drill,
       run: async (config, ctx) => {
+        if (isListRun(config)) {
+          await runList(config, ctx);
+          return [];
+        }
         const plan = recoveryPlan(
           config.recover,
           config.restoreDatabases,

@@ -177,25 +177,47 @@ export const BACKUP_SETTINGS = {
     default: "14",
     min: 1,
     max: 3650,
-    help: "days a backup is kept (lifecycle rule check and prune)",
+    help: "days a daily backup is kept, and every backup at least (lifecycle rule check and prune)",
+  },
+  keepWeekly: {
+    env: "KEEP_WEEKLY",
+    flag: "keep-weekly",
+    kind: "int",
+    default: "0",
+    min: 0,
+    max: 520,
+    help:
+      "weeks a weekly backup (the first of its ISO week) is kept; never less than RETENTION_DAYS, so 0 keeps it like a daily one",
+  },
+  keepMonthly: {
+    env: "KEEP_MONTHLY",
+    flag: "keep-monthly",
+    kind: "int",
+    default: "0",
+    min: 0,
+    max: 120,
+    help:
+      "months of 31 days a monthly backup (the first of its month) is kept; never less than a weekly one, so 0 keeps it like a weekly one",
   },
   applyLifecycle: {
     env: "S3_APPLY_LIFECYCLE",
     flag: "apply-lifecycle",
     kind: "bool",
-    help: "set the bucket's lifecycle rule for the prefix when it is missing or different",
+    help:
+      "set the bucket's lifecycle rules for the prefix (one per retention class, and one that aborts incomplete uploads) when one is missing or conflicts",
   },
   prune: {
     env: "PRUNE",
     flag: "prune",
     kind: "bool",
-    help: "after a successful backup, delete backups older than RETENTION_DAYS",
+    help:
+      "after a successful backup, delete backups older than their retention class keeps them (RETENTION_DAYS, KEEP_WEEKLY, KEEP_MONTHLY)",
   },
   pruneOnly: {
     env: "PRUNE_ONLY",
     flag: "prune-only",
     kind: "bool",
-    help: "do not back up; only delete backups older than RETENTION_DAYS",
+    help: "do not back up; only delete backups older than their retention class keeps them",
   },
   dryRun: {
     env: "DRY_RUN",
@@ -344,12 +366,36 @@ export const DRILL_SETTINGS = {
     kind: "string",
     help: "read the expected sha256 from this key instead of the data key's own .sha256",
   },
+  checkOlder: {
+    env: "CHECK_OLDER",
+    flag: "check-older",
+    kind: "int",
+    default: "1",
+    min: 0,
+    max: 100,
+    help:
+      "a drill also reads this many older retained backups in full and checks their sha256, those checked longest ago first, so successive drills cover every backup; 0 turns it off",
+  },
   ageIdentityFile: {
     env: "AGE_IDENTITY_FILE",
     flag: "age-identity-file",
     kind: "string",
     help:
       "file of age identities (private keys; a mounted Secret) that opens full.sql.zst.age backups; only its path reaches age's argv",
+  },
+  list: {
+    env: "LIST",
+    flag: "list",
+    kind: "bool",
+    help:
+      "restore nothing: list every backup under the prefix, newest first (date, class, size, databases, tables, rows, encryption, last drill, age), and a summary line; needs only the S3 settings",
+  },
+  listJson: {
+    env: "LIST_JSON",
+    flag: "json",
+    kind: "bool",
+    help:
+      "with --list: print a JSON array (date, key, class, compressed_bytes, databases, tables, rows, encrypted, drill, ...)",
   },
   recover: {
     env: "RECOVER",

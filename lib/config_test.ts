@@ -119,6 +119,8 @@ Deno.test("parseSettings() applies the defaults of the backup table", () => {
       zstdLevel: 3,
       zstdThreads: 0,
       retentionDays: 14,
+      keepWeekly: 0,
+      keepMonthly: 0,
       applyLifecycle: false,
       prune: false,
       pruneOnly: false,
@@ -147,6 +149,29 @@ Deno.test("parseSettings() applies the defaults of the drill table", () => {
   assert.equal(config.backupKey, undefined);
   assert.equal(config.sha256Key, undefined);
   assert.equal(config.ageIdentityFile, undefined);
+  assert.equal(config.checkOlder, 1);
+  assert.equal(config.list, false);
+  assert.equal(config.listJson, false);
+});
+
+Deno.test("parseSettings() takes KEEP_WEEKLY and KEEP_MONTHLY (backup) and CHECK_OLDER (drill) from 0", () => {
+  const backup = run(BACKUP_SETTINGS, ["--keep-monthly", "12"], {
+    ...BACKUP_ENV,
+    KEEP_WEEKLY: "8",
+  });
+  assert.deepEqual([backup.keepWeekly, backup.keepMonthly], [8, 12]);
+  const drill = run(DRILL_SETTINGS, ["--list", "--json", "--check-older", "0"], DRILL_ENV);
+  assert.deepEqual([drill.checkOlder, drill.list, drill.listJson], [0, true, true]);
+  assert.equal(run(DRILL_SETTINGS, [], { ...DRILL_ENV, LIST: "true" }).list, true);
+  const err = configError(() =>
+    parseSettings(BACKUP_SETTINGS, [], { ...BACKUP_ENV, KEEP_WEEKLY: "-1", KEEP_MONTHLY: "121" })
+  );
+  assert.deepEqual(err.problems, [
+    'invalid KEEP_WEEKLY "-1": expected a whole number from 0 to 520',
+    'invalid KEEP_MONTHLY "121": expected a whole number from 0 to 120',
+  ]);
+  assert.ok(!("checkOlder" in backup));
+  assert.ok(!("keepWeekly" in drill));
 });
 
 Deno.test("parseSettings() lets a flag win over the environment", () => {

@@ -129,7 +129,14 @@ function pushers(): Map<MetricName, Pusher> {
   add(outcomeSamples("success", now, 0), "both programs", "success");
   add(outcomeSamples("failure", now, 0), "both programs", "failure");
   add(
-    backupSamples({ compressedBytes: 0, dumpBytes: 0, rows: 0, tables: 0, tablesShrunk: 0 }),
+    backupSamples({
+      compressedBytes: 0,
+      dumpBytes: 0,
+      rows: 0,
+      tables: 0,
+      tablesShrunk: 0,
+      databasesSkipped: 0,
+    }),
     "the backup",
     "success",
   );

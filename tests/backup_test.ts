@@ -14,6 +14,7 @@ import {
   emptyBucket,
   holdLock,
   sh,
+  tagsOf,
   upload,
 } from "./harness/fixtures.ts";
 import { startPostgres } from "./harness/postgres.ts";
@@ -49,6 +50,12 @@ Deno.test("backup", async (t) => {
     for (const size of byKey.values()) assert.ok(size > 0);
     assert.equal(run.lastLine.bytes, byKey.get(`${prefix}/full.sql.zst`));
     assert.deepEqual((await bucketContents(stack)).uploads, []);
+    // The first backup in an empty bucket is its month's first: monthly, on every object.
+    assert.equal(run.lastLine.retention_class, "monthly");
+    assert.equal(run.lastLine.databases_skipped, 0);
+    for (const key of byKey.keys()) {
+      assert.deepEqual(await tagsOf(stack, key), { "retention-class": "monthly" }, key);
+    }
     // Production's pair: an 18 server dumped by pg_dumpall 18.
     const preflight = run.lines.find((l) => l.msg === "preflight OK");
     assert.match(String(preflight?.server_version), /^18\.\d+$/);
@@ -135,6 +142,8 @@ Deno.test("backup", async (t) => {
         (await stack.s3.aws(["s3", "cp", `s3://${stack.bucket}/${prefix}/manifest.json`, "-"]))
           .stdout;
       const manifest = JSON.parse(text) as {
+        retention_class: string;
+        skipped_databases: unknown[];
         sha256: string;
         compressed_bytes: number;
         server_version: string;
@@ -156,6 +165,8 @@ Deno.test("backup", async (t) => {
       assert.match(manifest.server_version, /^18\.\d+$/);
       assert.match(manifest.pg_dumpall_version, /^18\.\d+$/);
       assert.equal(manifest.tool.version, "0.1.0");
+      assert.equal(manifest.retention_class, "monthly");
+      assert.deepEqual(manifest.skipped_databases, []);
       const sha = (await stack.s3.aws([
         "s3",
         "cp",
@@ -318,6 +329,45 @@ Deno.test("backup", async (t) => {
     },
   );
 
+  await t.step(
+    "a database that does not allow connections is logged as not in the backup and listed in manifest.json",
+    async () => {
+      await emptyBucket(stack);
+      await stack.source.psql(`CREATE DATABASE "Archive 2019"`);
+      await stack.source.psql(`ALTER DATABASE "Archive 2019" ALLOW_CONNECTIONS false`);
+      try {
+        const run = await runEntrypoint("backup.ts", env);
+        assert.equal(run.code, 0, run.stderr);
+        assert.equal(run.lastLine.msg, "backup OK");
+        assert.equal(run.lastLine.databases_skipped, 1);
+        const skipped = run.lines.filter((l) => l.msg === "database not in the backup");
+        assert.deepEqual(skipped.map(({ ts: _ts, ...rest }) => rest), [{
+          level: "warn",
+          program: "backup",
+          step: "preflight",
+          msg: "database not in the backup",
+          database: "Archive 2019",
+          why: "it does not allow connections (datallowconn is false), so pg_dumpall skips it",
+          hint:
+            'if it must be kept, run ALTER DATABASE "Archive 2019" ALLOW_CONNECTIONS true on the source before the next backup; if it is not needed, drop it',
+        }]);
+        // Said before the dump starts.
+        const at = (msg: string) => run.lines.findIndex((l) => l.msg === msg);
+        assert.ok(at("database not in the backup") < at("stream started"));
+        const manifest = JSON.parse(
+          (await stack.s3.aws(["s3", "cp", `s3://${stack.bucket}/${prefix}/manifest.json`, "-"]))
+            .stdout,
+        );
+        assert.deepEqual(manifest.skipped_databases, [
+          { name: "Archive 2019", reason: "does not allow connections" },
+        ]);
+        assert.ok(!("Archive 2019" in manifest.databases));
+      } finally {
+        await stack.source.psql(`DROP DATABASE "Archive 2019"`);
+      }
+    },
+  );
+
   await t.step("missing settings are all listed in one line, exit 2", async () => {
     const run = await runEntrypoint("backup.ts", {});
     assert.equal(run.code, 2);
@@ -340,6 +390,8 @@ Deno.test("backup", async (t) => {
           "AWS_SECRET_ACCESS_KEY",
           "ZSTD_LEVEL",
           "RETENTION_DAYS",
+          "KEEP_WEEKLY",
+          "KEEP_MONTHLY",
           "EXIT STATUS",
         ]
       ) {
@@ -423,7 +475,7 @@ Deno.test("backup", async (t) => {
   );
 
   await t.step(
-    "the lifecycle rule is reported missing, set with --apply-lifecycle, then reported OK",
+    "the lifecycle rules are reported missing, set with --apply-lifecycle (one per retention class), then reported OK",
     async () => {
       await emptyBucket(stack);
       const first = await runEntrypoint("backup.ts", env);
@@ -441,26 +493,73 @@ Deno.test("backup", async (t) => {
         stack.bucket,
       ]);
       assert.equal(rules.code, 0, rules.stderr);
-      const rule = JSON.parse(rules.stdout).Rules[0];
-      assert.equal(rule.Expiration.Days, 14);
-      assert.equal(rule.Filter.Prefix, "postgresql-18/");
-      assert.equal(rule.AbortIncompleteMultipartUpload.DaysAfterInitiation, 1);
+      // One rule per retention class (14 days each with the defaults), filtered by the prefix
+      // and the class tag, and one that aborts incomplete uploads under the prefix. RGW 16.2
+      // answers a prefix-and-tag filter without its And.
+      type Rule = {
+        ID: string;
+        Filter: { Prefix?: string; Tag?: { Key: string; Value: string } };
+        Expiration?: { Days: number };
+        AbortIncompleteMultipartUpload?: { DaysAfterInitiation: number };
+      };
+      const byId = new Map(
+        (JSON.parse(rules.stdout).Rules as Rule[]).map((r) => [r.ID, r]),
+      );
+      assert.deepEqual([...byId.keys()].sort(), [
+        "backup-toolbox-postgresql-18-daily",
+        "backup-toolbox-postgresql-18-monthly",
+        "backup-toolbox-postgresql-18-staging",
+        "backup-toolbox-postgresql-18-weekly",
+      ]);
+      for (const c of ["daily", "weekly", "monthly"]) {
+        const rule = byId.get(`backup-toolbox-postgresql-18-${c}`)!;
+        assert.equal(rule.Expiration?.Days, 14, c);
+        assert.equal(rule.Filter.Prefix, "postgresql-18/", c);
+        assert.deepEqual(rule.Filter.Tag, { Key: "retention-class", Value: c });
+      }
+      const staging = byId.get("backup-toolbox-postgresql-18-staging")!;
+      assert.equal(staging.Filter.Prefix, "postgresql-18/");
+      assert.equal(staging.AbortIncompleteMultipartUpload?.DaysAfterInitiation, 1);
       const again = await runEntrypoint("backup.ts", env);
       assert.ok(again.lines.some((l) => l.msg === "lifecycle rule OK"));
+      // A plain 14-day rule would expire the monthlies: once they are kept longer, the check says
+      // which rule expires which class too early. Then the rules are removed, as they were.
+      const longer = await runEntrypoint("backup.ts", { ...env, KEEP_MONTHLY: "3" });
+      assert.equal(longer.code, 0, longer.stderr);
+      const conflict = longer.lines.find((l) => l.step === "lifecycle")!;
+      assert.deepEqual([conflict.level, conflict.msg], [
+        "warn",
+        "lifecycle rule backup-toolbox-postgresql-18-monthly expires postgresql-18/ after 14 days: too early for the monthly (93 days) backups",
+      ]);
+      const removed = await stack.s3.aws([
+        "s3api",
+        "delete-bucket-lifecycle",
+        "--bucket",
+        stack.bucket,
+      ]);
+      assert.equal(removed.code, 0, removed.stderr);
     },
   );
 
   await t.step(
-    "prune deletes backups older than RETENTION_DAYS but never the newest, nor the newest drilled",
+    "prune deletes backups older than RETENTION_DAYS but never the newest, nor the newest drilled OK",
     async () => {
       await emptyBucket(stack);
       const day = (n: number) =>
         new Date(Date.now() - n * 86400_000).toISOString().slice(0, 10).replaceAll("-", "/");
+      // A drill report counts only when it says OK: day 40 passed its drill, day 30 failed it.
+      const bodies: Record<string, string> = {
+        "drill-report.json": '{"result":"OK"}\n',
+        "failed/drill-report.json": '{"result":"FAILED"}\n',
+      };
       const put = async (n: number, files: string[]) => {
-        for (const f of files) await upload(stack, `${stack.prefix}/${day(n)}/${f}`, "x");
+        for (const f of files) {
+          const key = `${stack.prefix}/${day(n)}/${f.replace(/^failed\//, "")}`;
+          await upload(stack, key, bodies[f] ?? "x");
+        }
       };
       await put(40, ["full.sql.zst", "full.sql.zst.sha256", "drill-report.json"]);
-      await put(30, ["full.sql.zst", "full.sql.zst.sha256"]);
+      await put(30, ["full.sql.zst", "full.sql.zst.sha256", "failed/drill-report.json"]);
       await put(20, ["full.sql.zst"]);
       await put(3, ["full.sql.zst", "full.sql.zst.sha256"]);
       const dry = await runEntrypoint("backup.ts", env, ["--prune-only", "--dry-run"]);
@@ -469,7 +568,7 @@ Deno.test("backup", async (t) => {
         day(30).replaceAll("/", "-"),
         day(20).replaceAll("/", "-"),
       ]);
-      assert.equal((await stack.listKeys()).length, 8);
+      assert.equal((await stack.listKeys()).length, 9);
       const real = await runEntrypoint("backup.ts", env, ["--prune-only"]);
       assert.equal(real.code, 0, real.stderr);
       assert.equal(real.lastLine.msg, "prune OK");

@@ -10,7 +10,7 @@ import type { DrillReport } from "../lib/drill/report.ts";
 import { compareCountsOn } from "../lib/restore/checks.ts";
 import { WORDING } from "../lib/restore/wording.ts";
 import { parseManifest } from "../lib/bucket/manifest.ts";
-import { dayFolder, download, emptyBucket, sh, upload } from "./harness/fixtures.ts";
+import { dayFolder, download, emptyBucket, sh, tagsOf, upload } from "./harness/fixtures.ts";
 import { type PgServer, startPostgres } from "./harness/postgres.ts";
 import { freePort } from "./harness/ports.ts";
 import { clientPath, runEntrypoint, type RunResult, spawnEntrypoint } from "./harness/run.ts";
@@ -120,11 +120,15 @@ Deno.test("restore drill", async (t) => {
         await stack.scratch.psql("SELECT note FROM backup_marker WHERE id = 1", "app"),
         "written before the backup",
       );
-      // The report is stored beside the backup.
+      // The report is stored beside the backup, with the backup's retention class as its tag.
       const stored = JSON.parse(
         new TextDecoder().decode(await getObject(stack, `${dir}/drill-report.json`)),
       );
       assert.deepEqual(stored, report);
+      assert.equal(report.retention_class, "monthly");
+      assert.deepEqual(await tagsOf(stack, `${dir}/drill-report.json`), {
+        "retention-class": "monthly",
+      });
     },
   );
 
@@ -172,35 +176,63 @@ Deno.test("restore drill", async (t) => {
     },
   );
 
-  await t.step("sha256 mismatch: a tampered .sha256 fails with both digests, exit 1", async () => {
-    await using scratch = await freshScratch("sha");
-    const wrong = "0".repeat(64);
-    await upload(stack, `${dir}/full.sql.zst.sha256`, `${wrong}  full.sql.zst\n`);
-    try {
-      const run = await runEntrypoint("restore_drill.ts", {
-        ...stack.drillEnv,
-        ...scratchEnv(scratch),
-      });
-      assert.equal(run.code, 1);
-      const actual = new TextDecoder().decode(originalSha).slice(0, 64);
-      assert.equal(
-        run.lastLine.msg,
-        `sha256 mismatch: ${data} hashes to ${actual}, ${dir}/full.sql.zst.sha256 says ${wrong}`,
-      );
-      assert.equal(
-        run.lastLine.hint,
-        "the backup is damaged or was altered; drill the previous one with --key <prefix>/YYYY/MM/DD/full.sql.zst, check the S3 server's disks, and take a fresh backup now",
-      );
-      assert.ok(
-        run.lines.some((l) =>
-          l.msg === "sha256 mismatch" && l.expected === wrong && l.actual === actual
-        ),
-      );
-      assert.ok(!run.lines.some((l) => l.msg === "restore OK" || l.msg === "sha256 OK"));
-    } finally {
-      await restoreOriginal();
-    }
-  });
+  await t.step(
+    "sha256 mismatch: a tampered .sha256 fails with both digests, exit 1, and drill-report.json says FAILED",
+    async () => {
+      await using scratch = await freshScratch("sha");
+      const wrong = "0".repeat(64);
+      await upload(stack, `${dir}/full.sql.zst.sha256`, `${wrong}  full.sql.zst\n`);
+      try {
+        const run = await runEntrypoint("restore_drill.ts", {
+          ...stack.drillEnv,
+          ...scratchEnv(scratch),
+        });
+        assert.equal(run.code, 1);
+        const actual = new TextDecoder().decode(originalSha).slice(0, 64);
+        assert.equal(
+          run.lastLine.msg,
+          `sha256 mismatch: ${data} hashes to ${actual}, ${dir}/full.sql.zst.sha256 says ${wrong}`,
+        );
+        assert.equal(
+          run.lastLine.hint,
+          "the backup is damaged or was altered; drill the previous one with --key <prefix>/YYYY/MM/DD/full.sql.zst, check the S3 server's disks, and take a fresh backup now",
+        );
+        assert.ok(
+          run.lines.some((l) =>
+            l.msg === "sha256 mismatch" && l.expected === wrong && l.actual === actual
+          ),
+        );
+        assert.ok(!run.lines.some((l) => l.msg === "restore OK" || l.msg === "sha256 OK"));
+        // The verdict is stored beside the backup, with the failure line as the run ended.
+        const stored = JSON.parse(
+          new TextDecoder().decode(await getObject(stack, `${dir}/drill-report.json`)),
+        );
+        assert.deepEqual(
+          {
+            result: stored.result,
+            key: stored.backup.key,
+            retention_class: stored.retention_class,
+            failure: stored.failure,
+          },
+          {
+            result: "FAILED",
+            key: data,
+            retention_class: "monthly",
+            failure: {
+              error: "ChecksumMismatchError",
+              msg: run.lastLine.msg,
+              hint: run.lastLine.hint,
+            },
+          },
+        );
+        assert.deepEqual(await tagsOf(stack, `${dir}/drill-report.json`), {
+          "retention-class": "monthly",
+        });
+      } finally {
+        await restoreOriginal();
+      }
+    },
+  );
 
   await t.step("a truncated object is reported as truncated, exit 1", async () => {
     await using scratch = await freshScratch("trunc");

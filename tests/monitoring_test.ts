@@ -71,6 +71,7 @@ Deno.test("monitoring", async (t) => {
       assert.equal(await backupValue("backup_toolbox_rows"), done.rows);
       assert.equal(await backupValue("backup_toolbox_tables"), done.tables);
       assert.equal(await backupValue("backup_toolbox_tables_shrunk"), 0);
+      assert.equal(await backupValue("backup_toolbox_databases_skipped"), 0);
       assert.equal(await backupValue("backup_toolbox_last_failure_timestamp_seconds"), undefined);
 
       assert.deepEqual(pings.requests.map((r) => `${r.method} ${r.path}`), [
@@ -164,6 +165,28 @@ Deno.test("monitoring", async (t) => {
           null,
         ]],
       );
+    },
+  );
+
+  await t.step(
+    "a database that does not allow connections pushes backup_toolbox_databases_skipped 1",
+    async () => {
+      await stack.source.psql("CREATE DATABASE locked_archive");
+      await stack.source.psql("ALTER DATABASE locked_archive ALLOW_CONNECTIONS false");
+      try {
+        const run = await runEntrypoint("backup.ts", backupEnv);
+        assert.equal(run.code, 0, run.stderr);
+        assert.deepEqual(
+          run.lines.filter((l) => l.msg === "database not in the backup").map((l) => l.database),
+          ["locked_archive"],
+        );
+        assert.equal(await backupValue("backup_toolbox_databases_skipped"), 1);
+      } finally {
+        await stack.source.psql("DROP DATABASE locked_archive");
+      }
+      const again = await runEntrypoint("backup.ts", backupEnv);
+      assert.equal(again.code, 0, again.stderr);
+      assert.equal(await backupValue("backup_toolbox_databases_skipped"), 0);
     },
   );
 

@@ -6,7 +6,7 @@
  * policies".
  */
 import assert from "node:assert/strict";
-import { dayFolder, emptyBucket, upload } from "./harness/fixtures.ts";
+import { dayFolder, emptyBucket, tagsOf, upload } from "./harness/fixtures.ts";
 import { startPostgres } from "./harness/postgres.ts";
 import type { ExecResult } from "./harness/process.ts";
 import type { S3Keys } from "./harness/rgw.ts";
@@ -101,6 +101,19 @@ Deno.test("S3 keys with the shipped least-privilege policies", async (t) => {
   const drillKey = await userWith(stack, "postgres-restore-drill", {
     "postgres-restore-drill": shipped("postgres-restore-drill"),
   });
+  // Not shipped: the test's own reader of tags (on RGW an object belongs to the user who wrote
+  // it, and the bucket owner may not read another user's objects without a policy).
+  const auditor = await userWith(stack, "auditor", {
+    auditor: JSON.stringify({
+      Version: "2012-10-17",
+      Statement: [{
+        Sid: "ReadTags",
+        Effect: "Allow",
+        Action: ["s3:GetObjectTagging"],
+        Resource: [`arn:aws:s3:::${stack.bucket}/*`],
+      }],
+    }),
+  });
 
   await t.step(
     "backup OK then drill OK, each with only its policy; nothing is left in .tmp/",
@@ -130,6 +143,11 @@ Deno.test("S3 keys with the shipped least-privilege policies", async (t) => {
         (await stack.listKeys()).map((k) => k.key),
         [...finalKeys, `${dir}/drill-report.json`].sort(),
       );
+      // Each key tagged what it wrote with the backup's retention class.
+      const tag = { "retention-class": String(backup.lastLine.retention_class) };
+      for (const key of [...finalKeys, `${dir}/drill-report.json`]) {
+        assert.deepEqual(await tagsOf(stack, key, auditor), tag, key);
+      }
     },
   );
 
@@ -312,8 +330,19 @@ Deno.test("S3 keys with the shipped least-privilege policies", async (t) => {
       ]);
       assert.equal(applied.code, 0, applied.stderr);
       assert.ok(applied.lines.some((l) => l.msg === "lifecycle rule set"));
-      const rules = (await lifecycleRules(stack)) as { Expiration: { Days: number } }[];
-      assert.equal(rules[0]!.Expiration.Days, 14);
+      const rules = (await lifecycleRules(stack)) as {
+        ID: string;
+        Expiration?: { Days: number };
+      }[];
+      assert.deepEqual(
+        rules.map((r) => [r.ID, r.Expiration?.Days ?? null]).sort(),
+        [
+          ["backup-toolbox-postgresql-18-daily", 14],
+          ["backup-toolbox-postgresql-18-monthly", 14],
+          ["backup-toolbox-postgresql-18-staging", null],
+          ["backup-toolbox-postgresql-18-weekly", 14],
+        ],
+      );
       // The base policy may read the rule it set.
       const again = await runEntrypoint("backup.ts", as(stack.backupEnv, backupKey));
       assert.ok(again.lines.some((l) => l.msg === "lifecycle rule OK"));
@@ -419,6 +448,29 @@ Deno.test("S3 keys with the shipped least-privilege policies", async (t) => {
       const cleaned = next.lines.find((l) => l.msg === "removed leftovers of earlier runs")!;
       assert.deepEqual(cleaned.objects, tmp);
       assert.deepEqual(await stack.listKeys(`${stack.prefix}/.tmp/`), []);
+    },
+  );
+
+  await t.step(
+    "restore-drill --list and --json need nothing beyond the drill policy, and no SCRATCH_* setting",
+    async () => {
+      await emptyBucket(stack);
+      const made = await runEntrypoint("backup.ts", as(stack.backupEnv, backupKey));
+      assert.equal(made.code, 0, made.stderr);
+      const env = Object.fromEntries(
+        Object.entries(as(stack.drillEnv, drillKey)).filter(([n]) => !n.startsWith("SCRATCH_")),
+      );
+      const text = await runEntrypoint("restore_drill.ts", env, ["--list"]);
+      assert.equal(text.code, 0, text.stderr);
+      assert.deepEqual(warnings(text), []);
+      assert.match(text.stdout, /\n1 backup: newest \d{4}-\d{2}-\d{2}, oldest /);
+      const json = await runEntrypoint("restore_drill.ts", env, ["--list", "--json"]);
+      assert.equal(json.code, 0, json.stderr);
+      const [listed] = JSON.parse(json.stdout) as { key: string; drill: string; class: string }[];
+      assert.deepEqual(
+        { key: listed?.key, drill: listed?.drill, class: listed?.class },
+        { key: data, drill: null, class: made.lastLine.retention_class },
+      );
     },
   );
 

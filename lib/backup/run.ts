@@ -1,21 +1,30 @@
 /**
- * The backup, step by step: preflight → clean up → stream → commit → tripwire → (prune). Each
- * step logs its line; a failure leaves nothing under a final key and removes this run's staged
- * objects.
+ * The backup, step by step: preflight → classify → clean up → stream → commit → tripwire →
+ * (prune). Each step logs its line; a failure leaves nothing under a final key and removes this
+ * run's staged objects.
  *
  * @module
  */
 import { fileNameOf, keysForDate, runTempDir, withSlash } from "../bucket/keys.ts";
 import { totals } from "../bucket/manifest.ts";
-import { checkLifecycle, prune, removeStaleLeftovers } from "../bucket/retention.ts";
+import {
+  chooseRetentionClass,
+  classTags,
+  type KeepDays,
+  keepDays,
+  type RetentionClass,
+} from "../bucket/retention_class.ts";
+import { checkLifecycle } from "../bucket/lifecycle.ts";
+import { prune } from "../bucket/prune.ts";
+import { removeStaleLeftovers } from "../bucket/retention.ts";
 import type { BackupConfig } from "../config.ts";
-import { ToolboxError } from "../errors.ts";
+import { reasonOf, ToolboxError } from "../errors.ts";
 import type { PgConnection } from "../pg/tools.ts";
 import type { ProgramContext } from "../program.ts";
 import { Staged } from "../s3/staged.ts";
 import { graceAfter } from "../signals.ts";
 import { backupManifest, commitBackup, type Staging } from "./commit.ts";
-import { preflight, type SourceVersions } from "./preflight.ts";
+import { preflight, type SourceFacts } from "./preflight.ts";
 import { recordSettings, streamDump, type Streamed } from "./stream.ts";
 import { runTripwire } from "./tripwire.ts";
 
@@ -27,6 +36,9 @@ export interface BackupSummary {
   readonly sha256: string;
   readonly rows: number;
   readonly tables: number;
+  readonly retentionClass: RetentionClass;
+  /** Databases of the source the backup does not hold (they do not allow connections). */
+  readonly databasesSkipped: number;
   /** Tables the tripwire found shrunk since the previous backup; undefined if it could not run. */
   readonly tablesShrunk: number | undefined;
   readonly durationMs: number;
@@ -34,6 +46,11 @@ export interface BackupSummary {
 
 /** A commit under way when SIGTERM arrives may go on this long (the Job's grace is 60 s). */
 const COMMIT_GRACE_MS = 30_000;
+
+/** Days each retention class is kept: RETENTION_DAYS, KEEP_WEEKLY, KEEP_MONTHLY. */
+export function backupKeepDays(config: BackupConfig): KeepDays {
+  return keepDays(config.retentionDays, config.keepWeekly, config.keepMonthly);
+}
 
 /** The age recipients of a backup: AGE_RECIPIENTS and the file's, without repeats. */
 export function backupRecipients(config: BackupConfig): string[] {
@@ -66,14 +83,19 @@ export async function runBackup(
 ): Promise<BackupSummary | undefined> {
   if (config.pruneOnly) return await pruneOnly(config, ctx);
   const run = newRun(config, ctx);
-  const versions = await preflight(ctx, run.source, config.s3Prefix, run.recipients.length > 0);
+  const facts = await preflight(ctx, run.source, config.s3Prefix, run.recipients.length > 0);
+  const retentionClass = await classify(run);
   await cleanUp(run);
   const streamed = await removingStaged(run, async () => {
-    const streamed = await stream(run);
-    await commit(run, versions, streamed);
+    const streamed = await stream(run, retentionClass);
+    await commit(run, facts, streamed, retentionClass);
     return streamed;
   });
-  const summary = summarize(run, streamed, await tripwire(run, streamed));
+  const summary = summarize(run, streamed, {
+    retentionClass,
+    databasesSkipped: facts.skipped.length,
+    tablesShrunk: await tripwire(run, streamed),
+  });
   if (config.prune) await pruneOld(config, ctx);
   ctx.log.info("done", "backup OK", {
     key: summary.key,
@@ -82,6 +104,8 @@ export async function runBackup(
     sha256: summary.sha256,
     ...totals(streamed.counts),
     encrypted: run.recipients.length > 0,
+    retention_class: retentionClass,
+    databases_skipped: summary.databasesSkipped,
     duration_ms: summary.durationMs,
   });
   return summary;
@@ -117,25 +141,75 @@ async function pruneOnly(config: BackupConfig, ctx: ProgramContext): Promise<und
   return undefined;
 }
 
+/**
+ * Classify: the backup's retention class, from the complete backups of its month. A listing
+ * that fails does not stop the backup: it is kept as monthly, the class kept longest.
+ */
+async function classify(run: BackupRun): Promise<RetentionClass> {
+  const { config, ctx } = run;
+  try {
+    const choice = await chooseRetentionClass(
+      ctx.store,
+      config.s3Prefix,
+      run.startedAt,
+      config.timeZone,
+    );
+    ctx.log.info("classify", "retention class chosen", {
+      retention_class: choice.class,
+      day: choice.day,
+      iso_week: choice.isoWeek,
+      earlier_in_month: choice.earlierInMonth ?? null,
+      earlier_in_week: choice.earlierInWeek ?? null,
+    });
+    return choice.class;
+  } catch (err) {
+    if (!(err instanceof ToolboxError)) throw err;
+    ctx.log.warn(
+      "classify",
+      "could not choose the retention class; keeping this backup as monthly",
+      {
+        error: reasonOf(err),
+        hint: `the backup goes on and is kept as long as a monthly one; ${err.hint}`,
+      },
+    );
+    return "monthly";
+  }
+}
+
 /** Stream: the dump into staged segments under the run's own `.tmp/` folder. */
-function stream(run: BackupRun): Promise<Streamed> {
+function stream(run: BackupRun, retentionClass: RetentionClass): Promise<Streamed> {
   const { config, ctx, source, staging } = run;
   const stagingKey = staging.tempDir + fileNameOf(staging.keys.data);
-  return streamDump(config, ctx, source, stagingKey, staging.staged, run.recipients);
+  return streamDump(
+    config,
+    ctx,
+    source,
+    stagingKey,
+    staging.staged,
+    run.recipients,
+    classTags(retentionClass),
+  );
 }
 
 /** Commit: the final keys, manifest.json last; a SIGTERM now lets it finish within a grace. */
-async function commit(run: BackupRun, versions: SourceVersions, streamed: Streamed) {
+async function commit(
+  run: BackupRun,
+  facts: SourceFacts,
+  streamed: Streamed,
+  retentionClass: RetentionClass,
+) {
   const { ctx, source, staging } = run;
   const settings = await recordSettings(ctx, source, Object.keys(streamed.counts));
   const manifest = backupManifest({
     keys: staging.keys,
-    versions,
+    versions: facts.versions,
     startedAt: run.startedAt,
     finishedAt: ctx.now(),
     streamed,
     settings,
     recipients: run.recipients,
+    retentionClass,
+    skipped: facts.skipped,
   });
   const store = ctx.store.withSignal(graceAfter(ctx.signal, COMMIT_GRACE_MS));
   await commitBackup(store, ctx.log, staging, streamed, manifest);
@@ -171,7 +245,7 @@ function tripwire(run: BackupRun, streamed: Streamed): Promise<number | undefine
 function summarize(
   run: BackupRun,
   streamed: Streamed,
-  tablesShrunk: number | undefined,
+  more: Pick<BackupSummary, "retentionClass" | "databasesSkipped" | "tablesShrunk">,
 ): BackupSummary {
   const sum = totals(streamed.counts);
   return {
@@ -181,34 +255,36 @@ function summarize(
     sha256: streamed.sha256,
     rows: sum.rows,
     tables: sum.tables,
-    tablesShrunk,
+    ...more,
     durationMs: Math.round(performance.now() - run.t0),
   };
 }
 
 /**
- * Clean up before streaming: the bucket's lifecycle rule is checked (and set with
+ * Clean up before streaming: the bucket's lifecycle rules are checked (and set with
  * --apply-lifecycle), and what killed runs left is removed. Neither fails the backup.
  */
 async function cleanUp(run: BackupRun): Promise<void> {
   const { config, ctx: { store, log, signal } } = run;
   await Promise.all([
-    checkLifecycle(store, config.s3Prefix, config.retentionDays, config.applyLifecycle, log),
+    checkLifecycle(store, config.s3Prefix, backupKeepDays(config), config.applyLifecycle, log),
     removeStaleLeftovers(store, config.s3Prefix, config.staleUploadHours, run.startedAt, log),
   ]);
   signal.throwIfAborted();
 }
 
-/** PRUNE / --prune-only: delete backups past retention (never the newest, nor the newest drilled). */
+/**
+ * PRUNE / --prune-only: delete backups past their class's retention (never the newest, nor the
+ * newest drilled OK).
+ */
 async function pruneOld(config: BackupConfig, ctx: ProgramContext): Promise<void> {
-  await prune(
-    ctx.store,
-    config.s3Prefix,
-    config.retentionDays,
-    ctx.now(),
-    config.dryRun,
-    ctx.log,
-  );
+  await prune(ctx.store, {
+    prefix: config.s3Prefix,
+    keep: backupKeepDays(config),
+    now: ctx.now(),
+    timeZone: config.timeZone,
+    dryRun: config.dryRun,
+  }, ctx.log);
 }
 
 /**

@@ -18,7 +18,7 @@ import { dumpallSpec, type PgConnection, zstdCompressSpec } from "../pg/tools.ts
 import { Pipeline } from "../pipeline.ts";
 import type { ProgramContext } from "../program.ts";
 import { reportProgress } from "../progress.ts";
-import type { Segment } from "../s3/object_store.ts";
+import type { ObjectTags, Segment } from "../s3/object_store.ts";
 import type { Staged } from "../s3/staged.ts";
 import { uploadSegments } from "../s3/upload.ts";
 import { SectionCompressor } from "./compress.ts";
@@ -51,6 +51,7 @@ export interface Streamed {
  * are created so the run's one cleanup can remove them.
  *
  * @param recipients age recipients; none for a plain backup
+ * @param tags the backup's tags (its retention class), given to each segment's upload
  * @throws {PipelineError} the first child that failed on its own (never a SIGPIPE further down)
  * @throws {StoreError} an upload that failed for good
  */
@@ -61,6 +62,7 @@ export async function streamDump(
   stagingKey: string,
   staged: Staged,
   recipients: readonly string[],
+  tags: ObjectTags,
 ): Promise<Streamed> {
   const { log, store } = ctx;
   const run = new Pipeline(ctx.signal);
@@ -101,6 +103,7 @@ export async function streamDump(
       partBytes: config.partSizeMiB * MiB,
       segmentBytes: config.segmentSizeMiB * MiB,
       contentType: age ? DATA_TYPE.encrypted : DATA_TYPE.plain,
+      tags,
       signal: run.signal,
       onProgress: (bytes) => (uploaded = bytes),
     }),

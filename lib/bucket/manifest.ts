@@ -8,6 +8,7 @@
 import type { DatabaseCounts, DumpCounts } from "../dump/parser.ts";
 import type { SessionSettings } from "../pg/dump_settings.ts";
 import { qualifiedName, splitQualifiedName } from "../pg/ident.ts";
+import { isRetentionClass, type RetentionClass } from "./retention_class.ts";
 
 /** The manifest's format version. */
 export const MANIFEST_FORMAT = 1;
@@ -34,6 +35,13 @@ export interface ManifestSection {
   readonly dump_bytes: number;
   /** sha256 of exactly its compressed bytes. */
   readonly sha256: string;
+}
+
+/** A database of the source that the backup does not hold, and why. */
+export interface SkippedDatabase {
+  readonly name: string;
+  /** e.g. `does not allow connections` */
+  readonly reason: string;
 }
 
 /** What a manifest records. */
@@ -64,6 +72,17 @@ export interface Manifest {
    * encrypted backup (one age stream) and in manifests written before sections were indexed.
    */
   readonly sections?: readonly ManifestSection[];
+  /**
+   * The backup's retention class (see retention_class.ts); every object of the backup carries
+   * it as the tag `retention-class`. Absent in manifests written before retention classes:
+   * prune counts such a backup as daily.
+   */
+  readonly retention_class?: RetentionClass;
+  /**
+   * Databases of the source the backup does not hold (pg_dumpall skips those that do not allow
+   * connections). Always present in manifests written since it was recorded, possibly empty.
+   */
+  readonly skipped_databases?: readonly SkippedDatabase[];
 }
 
 /** Totals over every database of a count set. */
@@ -131,6 +150,18 @@ export function parseManifest(text: string): Manifest {
       !enc.recipients.every((r) => typeof r === "string")
     )
   ) problems.push("encryption");
+  if (obj.retention_class !== undefined && !isRetentionClass(obj.retention_class)) {
+    problems.push("retention_class");
+  }
+  const skipped = obj.skipped_databases;
+  if (
+    skipped !== undefined &&
+    (!Array.isArray(skipped) ||
+      !skipped.every((d) =>
+        typeof d === "object" && d !== null && typeof d.name === "string" &&
+        typeof d.reason === "string"
+      ))
+  ) problems.push("skipped_databases");
   const sections = obj.sections;
   if (
     sections !== undefined && (!Array.isArray(sections) || !sections.every(isManifestSection))

@@ -182,3 +182,25 @@ Deno.test("parseManifest() re-quotes table keys an older version wrote without k
     app: { tables: { 'public."user"': 2, '"s$1".t': 1, '"S"."T"': 0 }, largeObjects: 0 },
   });
 });
+
+Deno.test("parseManifest() reads retention_class, absent in older manifests, and refuses an unknown class", () => {
+  const weekly = { ...MANIFEST, retention_class: "weekly" as const };
+  assert.equal(parseManifest(JSON.stringify(weekly)).retention_class, "weekly");
+  assert.equal(parseManifest(JSON.stringify(MANIFEST)).retention_class, undefined);
+  assert.throws(
+    () => parseManifest(JSON.stringify({ ...MANIFEST, retention_class: "yearly" })),
+    new TypeError("Cannot read manifest: invalid retention_class"),
+  );
+});
+
+Deno.test("parseManifest() reads skipped_databases and refuses a malformed entry", () => {
+  const skipped = [{ name: "archive", reason: "does not allow connections" }];
+  assert.deepEqual(
+    parseManifest(JSON.stringify({ ...MANIFEST, skipped_databases: skipped })).skipped_databases,
+    skipped,
+  );
+  assert.throws(
+    () => parseManifest(JSON.stringify({ ...MANIFEST, skipped_databases: ["archive"] })),
+    new TypeError("Cannot read manifest: invalid skipped_databases"),
+  );
+});

@@ -25,6 +25,8 @@ export const METRICS = {
   backup_toolbox_tables: "Tables in the newest backup.",
   backup_toolbox_tables_shrunk:
     "Tables of the previous backup that disappeared or lost more than SHRINK_WARN_PERCENT of their rows; NaN when the comparison could not run.",
+  backup_toolbox_databases_skipped:
+    "Databases of the source the newest backup does not hold: pg_dumpall skips every database that does not allow connections.",
   backup_toolbox_restore_seconds:
     "How long the drill took to download, verify and restore the backup (the recovery time).",
   backup_toolbox_backup_age_seconds: "Age of the backup the drill restored, when it started.",
@@ -49,6 +51,8 @@ export interface BackupFigures {
   readonly tables: number;
   /** Tables that shrank; undefined when the comparison could not run. */
   readonly tablesShrunk: number | undefined;
+  /** Databases the backup does not hold (they do not allow connections). */
+  readonly databasesSkipped: number;
 }
 
 /** What a successful drill reports. */
@@ -63,7 +67,14 @@ export interface DrillFigures {
  *
  * @example
  * ```ts
- * backupSamples({ compressedBytes: 10, dumpBytes: 40, rows: 3, tables: 1, tablesShrunk: 0 });
+ * backupSamples({
+ *   compressedBytes: 10,
+ *   dumpBytes: 40,
+ *   rows: 3,
+ *   tables: 1,
+ *   tablesShrunk: 0,
+ *   databasesSkipped: 0,
+ * });
  * ```
  */
 export function backupSamples(figures: BackupFigures): Sample[] {
@@ -77,6 +88,7 @@ export function backupSamples(figures: BackupFigures): Sample[] {
     { name: "backup_toolbox_rows", value: figures.rows },
     { name: "backup_toolbox_tables", value: figures.tables },
     { name: "backup_toolbox_tables_shrunk", value: figures.tablesShrunk ?? NaN },
+    { name: "backup_toolbox_databases_skipped", value: figures.databasesSkipped },
   ];
 }
 

@@ -68,8 +68,10 @@ Deno.test("backupSamples() pushes NaN for tables_shrunk when the comparison coul
     rows: 3,
     tables: 2,
     tablesShrunk: undefined,
+    databasesSkipped: 1,
   });
   assert.ok(Number.isNaN(samples.find((s) => s.name === "backup_toolbox_tables_shrunk")!.value));
+  assert.equal(samples.find((s) => s.name === "backup_toolbox_databases_skipped")!.value, 1);
   assert.deepEqual(
     drillSamples({ restoreSeconds: 1.5, backupAgeSeconds: 7200, verifiedRows: 9 }).map((s) =>
       s.name

@@ -98,6 +98,19 @@ export async function waitForServer(
   }
 }
 
+/**
+ * Databases that do not allow connections (`datallowconn` false), without template0: pg_dumpall
+ * skips them silently, so a backup never holds them.
+ */
+export async function databasesNotAllowingConnections(conn: PgConnection): Promise<string[]> {
+  return await withDatabase(conn, "postgres", async (sql) => {
+    const rows = await sql<{ datname: string }[]>`
+      SELECT datname FROM pg_database
+      WHERE NOT datallowconn AND datname <> 'template0' ORDER BY datname`;
+    return rows.map((r) => r.datname);
+  });
+}
+
 /** Databases a client can connect to, without template0. */
 export async function listDatabases(conn: PgConnection): Promise<string[]> {
   return await withDatabase(conn, "postgres", async (sql) => {

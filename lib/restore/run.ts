@@ -44,10 +44,7 @@ export class RestoreRun {
     return this.ctx.log;
   }
 
-  /**
-   * Runs a phase and records its duration under `phases[name]`; a phase run more than once (a
-   * check per database) adds up.
-   */
+  /** Runs a phase and adds its duration to `phases[name]` (a phase may run in parts). */
   async phase<T>(name: string, fn: () => Promise<T>): Promise<T> {
     const t = performance.now();
     try {

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { StoreError } from "../errors.ts";
 import type { WireFault } from "./attempt.ts";
 
 /** A failed request, classified. */
@@ -225,8 +226,15 @@ export function permissionFor(request: string, bucket: string, key: string): str
       return `s3:AbortMultipartUpload on ${objectArn}`;
     case "delete object":
       return `s3:DeleteObject on ${objectArn}`;
+    case "put object tagging":
+      return `s3:PutObjectTagging on ${objectArn}`;
     default:
       // put object; start, upload part of and complete a multipart upload or copy
       return `s3:PutObject on ${objectArn}`;
   }
+}
+
+/** Whether an error is a StoreError the server refused for lack of permission. */
+export function isDenied(err: unknown): boolean {
+  return err instanceof StoreError && err.code === "AccessDenied";
 }

@@ -7,6 +7,7 @@
  */
 import { Client, CopyDestinationOptions, CopySourceOptions } from "minio";
 import { Buffer } from "node:buffer";
+import { createHash } from "node:crypto";
 import http from "node:http";
 import https from "node:https";
 import type { Attempt } from "./attempt.ts";
@@ -14,6 +15,7 @@ import type {
   IncompleteUpload,
   ObjectEntry,
   ObjectStat,
+  ObjectTags,
   RetentionRule,
   UploadedPart,
 } from "./object_store.ts";
@@ -191,22 +193,44 @@ export class MinioAdapter {
     };
   }
 
-  /** PutObject of a small body in one request. */
-  async put(attempt: Attempt, key: string, body: Uint8Array, contentType: string): Promise<void> {
+  /**
+   * PutObject of a small body in one request, with its tags in `x-amz-tagging` when given
+   * (npm:minio's putObject would send that header as user metadata).
+   */
+  async put(
+    attempt: Attempt,
+    key: string,
+    body: Uint8Array,
+    contentType: string,
+    tags: ObjectTags = {},
+  ): Promise<void> {
     const buffer = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-    await this.#client(attempt).putObject(this.bucket, key, buffer, buffer.length, {
+    const headers: Record<string, string> = {
       "Content-Type": contentType,
-    });
+      "Content-MD5": createHash("md5").update(buffer).digest("base64"),
+      ...taggingHeader(tags),
+    };
+    await this.#client(attempt).makeRequestAsyncOmit(
+      { method: "PUT", bucketName: this.bucket, objectName: key, headers },
+      buffer,
+      [200],
+    );
   }
 
-  /** CreateMultipartUpload; returns the upload id. */
+  /** PutObjectTagging: the object's tags become exactly `tags`. */
+  async setTags(attempt: Attempt, key: string, tags: ObjectTags): Promise<void> {
+    await this.#client(attempt).setObjectTagging(this.bucket, key, { ...tags });
+  }
+
+  /** CreateMultipartUpload, with its tags in `x-amz-tagging` when given; returns the upload id. */
   async createMultipart(
     attempt: Attempt,
     key: string,
     contentType: string,
     metadata: Record<string, string> = {},
+    tags: ObjectTags = {},
   ): Promise<string> {
-    const headers: Record<string, string> = { "Content-Type": contentType };
+    const headers: Record<string, string> = { "Content-Type": contentType, ...taggingHeader(tags) };
     for (const [name, value] of Object.entries(metadata)) headers[`x-amz-meta-${name}`] = value;
     return await this.#client(attempt).initiateNewMultipartUpload(this.bucket, key, headers);
   }
@@ -335,22 +359,70 @@ export class MinioAdapter {
   }
 }
 
+/** `x-amz-tagging: name=value&…`, URL-encoded; nothing when there are no tags. */
+export function taggingHeader(tags: ObjectTags): Record<string, string> {
+  const entries = Object.entries(tags);
+  if (entries.length === 0) return {};
+  return {
+    "x-amz-tagging": entries
+      .map(([name, value]) => `${encodeURIComponent(name)}=${encodeURIComponent(value)}`)
+      .join("&"),
+  };
+}
+
+/** A lifecycle rule's tag, as the XML has it: `<Tag><Key/><Value/></Tag>`. */
+interface RawTag {
+  Key?: unknown;
+  Value?: unknown;
+}
+
+/** What a lifecycle rule's filter may hold, as npm:minio parses the XML. */
+interface RawFilter {
+  Prefix?: unknown;
+  Tag?: RawTag | RawTag[];
+  And?: { Prefix?: unknown; Tag?: RawTag | RawTag[] };
+}
+
 /** Reads a raw lifecycle rule into the fields backup-toolbox checks. */
 export function readRetentionRule(raw: unknown): RetentionRule & { enabled: boolean } {
   const r = raw as {
-    ID?: string;
+    ID?: unknown;
     Status?: string;
-    Filter?: { Prefix?: string };
-    Prefix?: string;
+    Filter?: RawFilter;
+    Prefix?: unknown;
     Expiration?: { Days?: unknown };
     AbortIncompleteMultipartUpload?: { DaysAfterInitiation?: unknown };
   };
+  const filter = r.Filter ?? {};
+  const tags: Record<string, string> = {};
+  for (const tag of [filter.Tag ?? [], filter.And?.Tag ?? []].flat()) {
+    if (tag.Key !== undefined) tags[String(tag.Key)] = String(tag.Value ?? "");
+  }
+  const prefix = filter.And?.Prefix ?? filter.Prefix ?? r.Prefix ?? "";
   return {
-    id: r.ID ?? "",
+    id: String(r.ID ?? ""),
     enabled: r.Status !== "Disabled",
-    prefix: r.Filter?.Prefix ?? r.Prefix ?? "",
+    prefix: String(prefix),
+    ...(Object.keys(tags).length > 0 ? { tags } : {}),
     expireDays: numberOrUndefined(r.Expiration?.Days),
     abortIncompleteDays: numberOrUndefined(r.AbortIncompleteMultipartUpload?.DaysAfterInitiation),
+  };
+}
+
+/**
+ * A lifecycle rule as npm:minio writes it: a prefix filter, or a prefix and its tags under
+ * `And`; the expiration and the abort of incomplete uploads when set.
+ */
+export function rawRetentionRule(rule: RetentionRule): Record<string, unknown> {
+  const tags = Object.entries(rule.tags ?? {}).map(([Key, Value]) => ({ Key, Value }));
+  return {
+    ID: rule.id,
+    Status: "Enabled",
+    Filter: tags.length > 0 ? { And: { Prefix: rule.prefix, Tag: tags } } : { Prefix: rule.prefix },
+    ...(rule.expireDays !== undefined ? { Expiration: { Days: rule.expireDays } } : {}),
+    ...(rule.abortIncompleteDays !== undefined
+      ? { AbortIncompleteMultipartUpload: { DaysAfterInitiation: rule.abortIncompleteDays } }
+      : {}),
   };
 }
 

@@ -38,10 +38,19 @@ export interface UploadedPart {
   readonly etag: string;
 }
 
+/** Object tags: names and values, at most 10 pairs (S3's limit). */
+export type ObjectTags = Readonly<Record<string, string>>;
+
 /** One lifecycle rule, as far as backup-toolbox cares. */
 export interface RetentionRule {
   readonly id: string;
+  /** The key prefix it filters on (empty: the whole bucket). */
   readonly prefix: string;
+  /**
+   * Its tag filter: it applies only to objects carrying every one of these tags. Absent or
+   * empty: no tag filter.
+   */
+  readonly tags?: ObjectTags;
   readonly expireDays: number | undefined;
   readonly abortIncompleteDays: number | undefined;
 }
@@ -102,14 +111,29 @@ export interface ObjectStore {
    * silent read stopped, pinned to the object it began with.
    */
   read(key: string, range?: ByteRange): Promise<Download>;
-  /** Writes a small object in one request. */
-  putSmall(key: string, body: string | Uint8Array, contentType: string): Promise<void>;
+  /** Writes a small object in one request, with these tags when given (`x-amz-tagging`). */
+  putSmall(
+    key: string,
+    body: string | Uint8Array,
+    contentType: string,
+    tags?: ObjectTags,
+  ): Promise<void>;
+  /**
+   * Replaces an object's tags (PutObjectTagging). What a copy does with its source's tags
+   * differs between servers (RGW 16.2 drops them when the metadata is replaced), so a copy that
+   * must carry tags is tagged with this afterwards.
+   */
+  setTags(key: string, tags: ObjectTags): Promise<void>;
 
-  /** Starts a multipart upload; returns its id. */
+  /**
+   * Starts a multipart upload, with these tags when given (`x-amz-tagging`; RGW 16.2 accepts
+   * the header but does not store the tags); returns its id.
+   */
   createMultipart(
     key: string,
     contentType: string,
     metadata?: Record<string, string>,
+    tags?: ObjectTags,
   ): Promise<string>;
   /** Uploads one part; returns its ETag. */
   uploadPart(key: string, uploadId: string, part: number, body: Uint8Array): Promise<string>;
@@ -133,13 +157,16 @@ export interface ObjectStore {
   ): Promise<ObjectStat>;
   /**
    * Writes `target` from staged segments by server-side copy; it appears only when whole, and
-   * is read back (size and metadata) before this returns.
+   * is read back (size and metadata) before this returns. With `tags`, a multi-segment join
+   * starts its upload with them; a single segment is one CopyObject, which keeps (or, on RGW
+   * 16.2, drops) the segment's own: tag the target with {@linkcode setTags} to be sure.
    */
   compose(
     target: string,
     segments: readonly Segment[],
     metadata: Record<string, string>,
     contentType: string,
+    tags?: ObjectTags,
   ): Promise<ObjectStat>;
 
   /** The "folders" directly under a prefix (delimiter `/`), sorted. */
@@ -153,6 +180,9 @@ export interface ObjectStore {
 
   /** The bucket's enabled lifecycle rules (empty when none are set). */
   getRetentionRules(): Promise<RetentionRule[]>;
-  /** Sets one lifecycle rule for a prefix, keeping the bucket's other rules. */
-  putRetentionRule(id: string, prefix: string, days: number): Promise<void>;
+  /**
+   * Sets lifecycle rules: each of `rules` replaces the bucket's rule of the same id (or is
+   * added), the rules whose ids `remove` names go, and every other rule stays as it is.
+   */
+  putRetentionRules(rules: readonly RetentionRule[], remove?: readonly string[]): Promise<void>;
 }

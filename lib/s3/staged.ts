@@ -31,15 +31,17 @@ export class Staged {
     const uploads = new Map([...this.uploads].map(([key, id]) => [id, key]));
     const objects = new Set(this.objects);
     // Anything else in the folder is this run's too (a lost answer, a killed request). A listing
-    // that fails is the reason given if anything is left; the next run's stale cleanup retries.
+    // that fails is the reason given when nothing else is (the next run's stale cleanup
+    // retries); a removal that fails explains what is left better, so it comes first.
+    let listingError: unknown;
     await Promise.all([
       cleanup.listIncompleteUploads(tempDir).then(
         (found) => found.forEach((u) => uploads.set(u.uploadId, u.key)),
-        (err) => (left.error ??= err),
+        (err) => (listingError ??= err),
       ),
       cleanup.listObjects(tempDir).then(
         (found) => found.forEach((o) => objects.add(o.key)),
-        (err) => (left.error ??= err),
+        (err) => (listingError ??= err),
       ),
     ]);
     await Promise.all([...uploads].map(async ([uploadId, key]) => {
@@ -60,6 +62,7 @@ export class Staged {
         left.objects.push(key);
       }
     }));
+    left.error ??= listingError;
     left.objects.sort();
     left.uploads.sort();
     return left;

@@ -93,6 +93,26 @@ Deno.test("Staged.cleanUp() names a delete that failed in Leftovers and still re
   assert.deepEqual([...staged.objects], [`${TEMP_DIR}full.sql.zst.seg-0001`]);
 });
 
+Deno.test("Staged.cleanUp() gives the delete that failed as the reason, not a listing that failed too", async () => {
+  const store = new MemoryStore();
+  const staged = await stagedRun(store);
+  store.failNext("list multipart uploads", TEMP_DIR, { code: "AccessDenied" });
+  store.failNext("delete object", `${TEMP_DIR}full.sql.zst.seg-0001`, { code: "AccessDenied" });
+  const left = await staged.cleanUp(store, TEMP_DIR);
+  assert.deepEqual(left.objects, [`${TEMP_DIR}full.sql.zst.seg-0001`]);
+  assert.equal(
+    (left.error as StoreError).message,
+    `delete object s3://backups/${TEMP_DIR}full.sql.zst.seg-0001 failed: access denied (AccessDenied)`,
+  );
+  // With nothing else failing, the listing is the reason.
+  store.failNext("list objects", TEMP_DIR, { code: "AccessDenied" });
+  const again = await new Staged().cleanUp(store, TEMP_DIR);
+  assert.equal(
+    (again.error as StoreError).message,
+    `list objects s3://backups/${TEMP_DIR} failed: access denied (AccessDenied)`,
+  );
+});
+
 Deno.test("Staged.cleanUp() names an upload it could not abort in Leftovers", async () => {
   const store = new MemoryStore();
   const staged = await stagedRun(store);

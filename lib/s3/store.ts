@@ -13,7 +13,12 @@ import type { Log } from "../log.ts";
 import type { Attempt } from "./attempt.ts";
 import { explain, isNotFound } from "./failure.ts";
 import { openDownload } from "./download.ts";
-import { MinioAdapter, readRetentionRule, type StoreOptions } from "./minio_adapter.ts";
+import {
+  MinioAdapter,
+  rawRetentionRule,
+  readRetentionRule,
+  type StoreOptions,
+} from "./minio_adapter.ts";
 import type {
   ByteRange,
   Download,
@@ -21,6 +26,7 @@ import type {
   ObjectEntry,
   ObjectStat,
   ObjectStore,
+  ObjectTags,
   RetentionRule,
   Segment,
   UploadedPart,
@@ -223,22 +229,36 @@ export class S3Store implements ObjectStore {
     return openDownload(this, key, this.#ctx.log, range);
   }
 
-  /** Writes a small object in one request (atomic on S3; a retry rewrites the same bytes). */
-  async putSmall(key: string, body: string | Uint8Array, contentType: string): Promise<void> {
+  /**
+   * Writes a small object in one request (atomic on S3; a retry rewrites the same bytes), with
+   * these tags when given.
+   */
+  async putSmall(
+    key: string,
+    body: string | Uint8Array,
+    contentType: string,
+    tags: ObjectTags = {},
+  ): Promise<void> {
     const bytes = typeof body === "string" ? new TextEncoder().encode(body) : body;
-    await this.send("put object", key, (a) => this.#adapter.put(a, key, bytes, contentType));
+    await this.send("put object", key, (a) => this.#adapter.put(a, key, bytes, contentType, tags));
   }
 
-  /** Starts a multipart upload; returns its id. */
+  /** Replaces an object's tags (a retry sets the same ones again). */
+  async setTags(key: string, tags: ObjectTags): Promise<void> {
+    await this.send("put object tagging", key, (a) => this.#adapter.setTags(a, key, tags));
+  }
+
+  /** Starts a multipart upload, with these tags when given; returns its id. */
   createMultipart(
     key: string,
     contentType: string,
     metadata: Record<string, string> = {},
+    tags: ObjectTags = {},
   ): Promise<string> {
     return this.send(
       "start multipart upload",
       key,
-      (a) => this.#adapter.createMultipart(a, key, contentType, metadata),
+      (a) => this.#adapter.createMultipart(a, key, contentType, metadata, tags),
     );
   }
 
@@ -349,6 +369,7 @@ export class S3Store implements ObjectStore {
    * @param segments staged segments in order (each at most 5 GiB; all but the last at least 5 MiB)
    * @param metadata user metadata for the target (e.g. its sha256)
    * @param contentType the target's content type
+   * @param tags tags for the upload of a multi-segment join (see ObjectStore.compose)
    * @returns the target's stat
    */
   async compose(
@@ -356,13 +377,14 @@ export class S3Store implements ObjectStore {
     segments: readonly Segment[],
     metadata: Record<string, string>,
     contentType: string,
+    tags: ObjectTags = {},
   ): Promise<ObjectStat> {
     const bytes = segments.reduce((n, s) => n + s.bytes, 0);
     let stat: ObjectStat;
     if (segments.length === 1) {
       stat = await this.copy(segments[0]!.key, target, metadata, contentType, bytes);
     } else {
-      const uploadId = await this.createMultipart(target, contentType, metadata);
+      const uploadId = await this.createMultipart(target, contentType, metadata, tags);
       try {
         const parts: UploadedPart[] = [];
         for (const [i, segment] of segments.entries()) {
@@ -487,10 +509,14 @@ export class S3Store implements ObjectStore {
   }
 
   /**
-   * Sets one lifecycle rule for the prefix (expire after N days, abort incomplete uploads after 1
-   * day), keeping the bucket's rules for other prefixes.
+   * Sets lifecycle rules (a get, then a set of the whole configuration): each of `rules`
+   * replaces the rule of the same id or is added, those `remove` names go, and every other rule
+   * of the bucket is sent back as it was read.
    */
-  async putRetentionRule(id: string, prefix: string, days: number): Promise<void> {
+  async putRetentionRules(
+    rules: readonly RetentionRule[],
+    remove: readonly string[] = [],
+  ): Promise<void> {
     let existing: unknown[] = [];
     try {
       existing = await this.send(
@@ -501,18 +527,12 @@ export class S3Store implements ObjectStore {
     } catch (err) {
       if (!(err instanceof StoreError && err.code === "NoSuchLifecycleConfiguration")) throw err;
     }
-    const others = existing.filter((r) => readRetentionRule(r).id !== id);
-    const rule = {
-      ID: id,
-      Status: "Enabled",
-      Filter: { Prefix: prefix },
-      Expiration: { Days: days },
-      AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
-    };
+    const replaced = new Set([...remove, ...rules.map((r) => r.id)]);
+    const others = existing.filter((r) => !replaced.has(readRetentionRule(r).id));
     await this.send(
       "set bucket lifecycle",
       this.bucket,
-      (a) => this.#adapter.putLifecycleRaw(a, [...others, rule]),
+      (a) => this.#adapter.putLifecycleRaw(a, [...others, ...rules.map(rawRetentionRule)]),
     );
   }
 }

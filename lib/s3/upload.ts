@@ -7,7 +7,7 @@
  * @module
  */
 import type { Staged } from "./staged.ts";
-import type { ObjectStore, Segment, UploadedPart } from "./object_store.ts";
+import type { ObjectStore, ObjectTags, Segment, UploadedPart } from "./object_store.ts";
 
 /** S3's limits, named once. */
 export const S3_LIMITS = {
@@ -31,6 +31,8 @@ export interface UploadOptions {
   readonly concurrency?: number;
   /** Content type of the staged objects. */
   readonly contentType?: string;
+  /** Tags each segment's upload starts with. @default {} */
+  readonly tags?: ObjectTags;
   /** Stops the upload: in-flight parts are abandoned at once. */
   readonly signal?: AbortSignal;
   /** Called after each part is stored, with the total bytes stored. */
@@ -91,7 +93,7 @@ export async function uploadSegments(
 
   const startSegment = async (): Promise<OpenSegment> => {
     const key = `${keyBase}.seg-${String(segments.length + 1).padStart(4, "0")}`;
-    const uploadId = await bucket.createMultipart(key, contentType);
+    const uploadId = await bucket.createMultipart(key, contentType, {}, options.tags ?? {});
     staged.uploads.set(key, uploadId);
     return (open = { key, uploadId, next: 1, bytes: 0, parts: [] });
   };

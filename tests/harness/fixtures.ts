@@ -6,6 +6,7 @@
  */
 import { exec } from "./process.ts";
 import type { PgServer } from "./postgres.ts";
+import type { S3Keys } from "./rgw.ts";
 import { cmdlineOf, descendants } from "./run.ts";
 import type { Stack } from "./stack.ts";
 import { requireTool } from "./tools.ts";
@@ -51,6 +52,27 @@ export async function upload(
 ): Promise<void> {
   const r = await stack.s3.aws(["s3", "cp", "-", `s3://${stack.bucket}/${key}`], body);
   if (r.code !== 0) throw new Error(`upload ${key} failed: ${r.stderr}`);
+}
+
+/**
+ * An object's tags, read with the AWS CLI (`s3api get-object-tagging`), as the harness user or
+ * as `keys` (on RGW an object belongs to the user who wrote it).
+ *
+ * @throws {Error} when the CLI fails (a missing object, no permission)
+ */
+export async function tagsOf(
+  stack: Stack,
+  key: string,
+  keys?: S3Keys,
+): Promise<Record<string, string>> {
+  const args = ["s3api", "get-object-tagging", "--bucket", stack.bucket, "--key", key];
+  const r = keys ? await stack.s3.awsAs(keys, args) : await stack.s3.aws(args);
+  if (r.code !== 0) throw new Error(`get-object-tagging ${key} failed: ${r.stderr.slice(-300)}`);
+  // RGW answers an object without tags with no TagSet at all; the CLI then prints nothing.
+  const set = r.stdout.trim() === ""
+    ? []
+    : (JSON.parse(r.stdout).TagSet ?? []) as { Key: string; Value: string }[];
+  return Object.fromEntries(set.map((t) => [t.Key, t.Value]));
 }
 
 /** Runs a shell pipeline and returns its result (for `sha256sum -c`, `zstd -dc | psql`). */

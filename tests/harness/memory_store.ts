@@ -4,6 +4,8 @@
  * unit-tested in milliseconds without a server. It keeps S3Store's contract: the same request
  * names and error codes, a missing object is `undefined` where the interface says so, a
  * completed upload or a copy is read back and its size checked, and `copy` replaces metadata.
+ * Tags follow S3's own rules: a PutObject or an upload stores the tags it was given, a copy keeps
+ * its source's (RGW 16.2 drops them when the metadata is replaced: tag copies with `setTags`).
  *
  * It has no retry layer: a fault a test injects with {@linkcode MemoryStore.failNext} is the
  * request's final failure, worded as S3Store words it (without the "after N attempts" part).
@@ -33,6 +35,7 @@ import type {
   ObjectEntry,
   ObjectStat,
   ObjectStore,
+  ObjectTags,
   RetentionRule,
   Segment,
   UploadedPart,
@@ -78,6 +81,8 @@ export interface StoredObject {
   /** Hex MD5 of the bytes, or the multipart ETag (`<md5 of md5s>-<parts>`). */
   readonly etag: string;
   readonly lastModified: Date;
+  /** Its tags. */
+  readonly tags: ObjectTags;
 }
 
 /** How to build a {@linkcode MemoryStore}. */
@@ -102,6 +107,8 @@ export interface SeedOptions {
   readonly metadata?: Record<string, string>;
   /** @default "application/octet-stream" */
   readonly contentType?: string;
+  /** @default {} */
+  readonly tags?: ObjectTags;
 }
 
 interface OpenUpload {
@@ -109,6 +116,7 @@ interface OpenUpload {
   readonly uploadId: string;
   readonly contentType: string;
   readonly metadata: Record<string, string>;
+  readonly tags: ObjectTags;
   readonly initiated: Date;
   readonly parts: Map<number, { readonly bytes: Uint8Array; readonly etag: string }>;
 }
@@ -215,6 +223,7 @@ export class MemoryStore implements ObjectStore {
       metadata: lowercaseNames(options.metadata ?? {}),
       etag: md5(bytes),
       lastModified: options.lastModified ?? this.#now(),
+      tags: { ...options.tags },
     });
   }
 
@@ -237,7 +246,18 @@ export class MemoryStore implements ObjectStore {
   /** An object as stored (bytes copied), without a request; undefined when missing. */
   object(key: string): StoredObject | undefined {
     const object = this.#state.objects.get(key);
-    return object && { ...object, bytes: object.bytes.slice(), metadata: { ...object.metadata } };
+    return object && {
+      ...object,
+      bytes: object.bytes.slice(),
+      metadata: { ...object.metadata },
+      tags: { ...object.tags },
+    };
+  }
+
+  /** An object's tags, without a request; undefined when the object is missing. */
+  tags(key: string): Record<string, string> | undefined {
+    const object = this.#state.objects.get(key);
+    return object && { ...object.tags };
   }
 
   /** The open multipart uploads under a prefix, sorted by key, without a request. */
@@ -342,17 +362,35 @@ export class MemoryStore implements ObjectStore {
     };
   }
 
-  /** Writes a small object in one request (etag: hex MD5, no user metadata). */
-  async putSmall(key: string, body: string | Uint8Array, contentType: string): Promise<void> {
+  /** Writes a small object in one request (etag: hex MD5, no user metadata), with its tags. */
+  async putSmall(
+    key: string,
+    body: string | Uint8Array,
+    contentType: string,
+    tags: ObjectTags = {},
+  ): Promise<void> {
     const bytes = typeof body === "string" ? encoder.encode(body) : body.slice();
-    await this.#send("put object", key, () => this.#write(key, bytes, contentType, {}));
+    await this.#send("put object", key, () => this.#write(key, bytes, contentType, {}, tags));
   }
 
-  /** Starts a multipart upload (initiated by the store's clock); returns its id. */
+  /**
+   * Replaces an object's tags.
+   *
+   * @throws {StoreError} code `NoSuchKey` when the object does not exist
+   */
+  async setTags(key: string, tags: ObjectTags): Promise<void> {
+    await this.#send("put object tagging", key, () => {
+      const object = this.#get("put object tagging", key);
+      this.#state.objects.set(key, { ...object, tags: { ...tags } });
+    });
+  }
+
+  /** Starts a multipart upload (initiated by the store's clock), with its tags; returns its id. */
   createMultipart(
     key: string,
     contentType: string,
     metadata: Record<string, string> = {},
+    tags: ObjectTags = {},
   ): Promise<string> {
     return this.#send("start multipart upload", key, () => {
       const uploadId = `upload-${++this.#state.uploadCount}`;
@@ -361,6 +399,7 @@ export class MemoryStore implements ObjectStore {
         uploadId,
         contentType,
         metadata: lowercaseNames(metadata),
+        tags: { ...tags },
         initiated: this.#now(),
         parts: new Map(),
       });
@@ -430,6 +469,7 @@ export class MemoryStore implements ObjectStore {
           metadata: upload.metadata,
           etag: multipartEtag(chosen.map((p) => p.etag))!,
           lastModified: this.#now(),
+          tags: upload.tags,
         });
       });
     } catch (err) {
@@ -450,7 +490,10 @@ export class MemoryStore implements ObjectStore {
     }
   }
 
-  /** Copies one object, replacing its metadata, then checks the target has `bytes` bytes. */
+  /**
+   * Copies one object, replacing its metadata and keeping its tags, then checks the target has
+   * `bytes` bytes.
+   */
   async copy(
     source: string,
     target: string,
@@ -460,27 +503,29 @@ export class MemoryStore implements ObjectStore {
   ): Promise<ObjectStat> {
     await this.#send("copy object", target, () => {
       const from = this.#get("copy object", target, source);
-      this.#write(target, from.bytes, contentType, metadata);
+      this.#write(target, from.bytes, contentType, metadata, from.tags);
     });
     return await this.#verify(target, bytes, undefined, "copy object");
   }
 
   /**
-   * Writes `target` from segments as S3Store does: one copy for one segment, otherwise a
-   * multipart upload of `copy part`s (aborted when it fails); then checks size and metadata.
+   * Writes `target` from segments as S3Store does: one copy for one segment (keeping its tags),
+   * otherwise a multipart upload of `copy part`s with `tags` (aborted when it fails); then
+   * checks size and metadata.
    */
   async compose(
     target: string,
     segments: readonly Segment[],
     metadata: Record<string, string>,
     contentType: string,
+    tags: ObjectTags = {},
   ): Promise<ObjectStat> {
     const bytes = segments.reduce((n, s) => n + s.bytes, 0);
     let stat: ObjectStat;
     if (segments.length === 1) {
       stat = await this.copy(segments[0]!.key, target, metadata, contentType, bytes);
     } else {
-      const uploadId = await this.createMultipart(target, contentType, metadata);
+      const uploadId = await this.createMultipart(target, contentType, metadata, tags);
       try {
         const parts: UploadedPart[] = [];
         for (const [i, segment] of segments.entries()) {
@@ -568,14 +613,20 @@ export class MemoryStore implements ObjectStore {
   }
 
   /**
-   * Sets one rule as S3Store does (a get, then a set): rules with other ids are kept, one with
-   * the same id is replaced; the rule expires after `days` and aborts uploads after 1 day.
+   * Sets rules as S3Store does (a get, then a set): each rule replaces the one of the same id or
+   * is added after the others, those `remove` names go, every other rule is kept.
    */
-  async putRetentionRule(id: string, prefix: string, days: number): Promise<void> {
+  async putRetentionRules(
+    rules: readonly RetentionRule[],
+    remove: readonly string[] = [],
+  ): Promise<void> {
     const existing = await this.getRetentionRules();
-    const rule: RetentionRule = { id, prefix, expireDays: days, abortIncompleteDays: 1 };
+    const replaced = new Set([...remove, ...rules.map((r) => r.id)]);
     await this.#send("set bucket lifecycle", this.bucket, () => {
-      this.#state.rules = [...existing.filter((r) => r.id !== id), rule];
+      this.#state.rules = [
+        ...existing.filter((r) => !replaced.has(r.id)),
+        ...rules.map(copyRule),
+      ];
     });
   }
 
@@ -633,6 +684,7 @@ export class MemoryStore implements ObjectStore {
     bytes: Uint8Array,
     contentType: string,
     metadata: Record<string, string>,
+    tags: ObjectTags,
   ): void {
     this.#state.objects.set(key, {
       bytes,
@@ -640,6 +692,7 @@ export class MemoryStore implements ObjectStore {
       metadata: lowercaseNames(metadata),
       etag: md5(bytes),
       lastModified: this.#now(),
+      tags: { ...tags },
     });
   }
 
@@ -678,12 +731,17 @@ export class MemoryStore implements ObjectStore {
   }
 
   #rules(): RetentionRule[] {
-    return this.#state.rules.map((r) => ({ ...r }));
+    return this.#state.rules.map(copyRule);
   }
 }
 
 /** What a download of an empty range says besides its stream. */
 const EMPTY_DOWNLOAD = { size: 0, etag: "", metadata: {}, resumes: () => 0 } as const;
+
+/** A rule with its own copy of its tags. */
+function copyRule(rule: RetentionRule): RetentionRule {
+  return rule.tags === undefined ? { ...rule } : { ...rule, tags: { ...rule.tags } };
+}
 
 function statOf(object: StoredObject): ObjectStat {
   return {

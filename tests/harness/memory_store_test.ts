@@ -188,3 +188,63 @@ Deno.test("MemoryStore.copy() replaces the metadata and checks the size", async 
       err.message === "copy object s3://backups/p/dst3 failed: S3 error HTTP 404 NoSuchKey",
   );
 });
+
+Deno.test("MemoryStore keeps tags as S3 does: a put or an upload stores them, a copy keeps its source's, setTags replaces them", async () => {
+  const store = new MemoryStore();
+  const daily = { "retention-class": "daily" };
+  await store.putSmall("p/small", "x", "text/plain", daily);
+  assert.deepEqual(store.tags("p/small"), daily);
+  await store.copy("p/small", "p/copy", { sha256: "abc" }, "text/plain", 1);
+  assert.deepEqual(store.tags("p/copy"), daily, "a copy keeps its source's tags");
+  await store.setTags("p/copy", { "retention-class": "monthly" });
+  assert.deepEqual(store.tags("p/copy"), { "retention-class": "monthly" });
+  assert.deepEqual(store.tags("p/small"), daily);
+
+  const segment = new Uint8Array(5 * MiB).fill(1);
+  for (const key of ["p/seg-1", "p/seg-2"]) {
+    const id = await store.createMultipart(key, "application/zstd", {}, daily);
+    const etag = await store.uploadPart(key, id, 1, segment);
+    await store.completeMultipart(key, id, [{ part: 1, etag }], segment.length);
+    assert.deepEqual(store.tags(key), daily);
+  }
+  const weekly = { "retention-class": "weekly" };
+  await store.compose(
+    "p/joined",
+    [{ key: "p/seg-1", bytes: segment.length }, { key: "p/seg-2", bytes: segment.length }],
+    {},
+    "application/zstd",
+    weekly,
+  );
+  assert.deepEqual(store.tags("p/joined"), weekly, "a multi-segment join takes the tags given");
+  await store.compose("p/one", [{ key: "p/seg-1", bytes: segment.length }], {}, "x", weekly);
+  assert.deepEqual(store.tags("p/one"), daily, "a single segment is a copy: its source's tags");
+  assert.equal(store.tags("p/missing"), undefined);
+  await assert.rejects(store.setTags("p/missing", daily), (err: unknown) => {
+    assert.ok(err instanceof StoreError);
+    assert.equal(err.code, "NoSuchKey");
+    return true;
+  });
+});
+
+Deno.test("MemoryStore.putRetentionRules() replaces rules by id, removes those named, keeps the others", async () => {
+  const store = new MemoryStore();
+  const other = { id: "other", prefix: "x/", expireDays: 3, abortIncompleteDays: undefined };
+  store.rules = [
+    other,
+    { id: "old", prefix: "p/", expireDays: 14, abortIncompleteDays: 1 },
+    { id: "p-daily", prefix: "p/", expireDays: 9, abortIncompleteDays: undefined },
+  ];
+  const daily = {
+    id: "p-daily",
+    prefix: "p/",
+    tags: { "retention-class": "daily" },
+    expireDays: 14,
+    abortIncompleteDays: undefined,
+  };
+  await store.putRetentionRules([daily], ["old"]);
+  assert.deepEqual(store.rules, [other, daily]);
+  assert.deepEqual(store.requests.map((r) => r.request), [
+    "get bucket lifecycle",
+    "set bucket lifecycle",
+  ]);
+});

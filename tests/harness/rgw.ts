@@ -21,6 +21,14 @@ export interface RgwOptions {
   storeBytes?: number;
   /** `memstore` keeps objects in RAM; `bluestore` writes a sparse file. @default "memstore" */
   objectstore?: "memstore" | "bluestore";
+  /**
+   * Make one lifecycle "day" last this many seconds (`rgw lc debug interval`), with lifecycle
+   * processing allowed all day (`rgw lifecycle work time = 00:00-23:59`), so expiry can be
+   * watched in a test: an object under a 1-day rule goes within about a minute. Only for the
+   * lifecycle test: any rule set on such a gateway expires objects thousands of times faster.
+   * @default undefined (real days)
+   */
+  lifecycleDaySeconds?: number;
 }
 
 /** One object from a listing. */
@@ -246,6 +254,10 @@ function _cephConf(
     "[client.rgw]",
     `rgw frontends = beast endpoint=127.0.0.1:${c.rgwPort}`,
     `rgw data = ${c.dir}/rgw`,
+    ...(c.opts.lifecycleDaySeconds === undefined ? [] : [
+      `rgw lc debug interval = ${c.opts.lifecycleDaySeconds}`,
+      "rgw lifecycle work time = 00:00-23:59",
+    ]),
     "",
   ].join("\n");
 }

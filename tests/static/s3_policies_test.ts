@@ -63,7 +63,7 @@ Deno.test("the policies name the CronJobs' bucket and prefix: homelab-backup-pos
   });
 });
 
-Deno.test("the backup policy: write, read and list its prefix, delete only under .tmp/", () => {
+Deno.test("the backup policy: write, tag, read and list its prefix, delete only under .tmp/", () => {
   assert.deepEqual(grants("postgres-backup"), {
     "s3:AbortMultipartUpload": [`${BUCKET}/${prefix}/*`],
     "s3:DeleteObject": [`${BUCKET}/${prefix}/.tmp/*`],
@@ -72,15 +72,19 @@ Deno.test("the backup policy: write, read and list its prefix, delete only under
     "s3:ListBucket": [LIST_PREFIX],
     "s3:ListBucketMultipartUploads": [BUCKET],
     "s3:PutObject": [`${BUCKET}/${prefix}/*`],
+    // The retention-class tag: x-amz-tagging on uploads, PutObjectTagging after the copies.
+    "s3:PutObjectTagging": [`${BUCKET}/${prefix}/*`],
   });
 });
 
-Deno.test("the drill policy: list and read, write only drill-report.json, never delete", () => {
+Deno.test("the drill policy: list and read, write and tag only drill-report.json, never delete", () => {
   assert.deepEqual(grants("postgres-restore-drill"), {
     "s3:GetObject": [`${BUCKET}/${prefix}/*`],
     "s3:ListBucket": [LIST_PREFIX],
     // One `*` per date folder level: RGW's `*` does not match across `/` in the middle of an ARN.
     "s3:PutObject": [`${BUCKET}/${prefix}/*/*/*/drill-report.json`],
+    // The report carries its backup's retention-class tag (x-amz-tagging on its PutObject).
+    "s3:PutObjectTagging": [`${BUCKET}/${prefix}/*/*/*/drill-report.json`],
   });
 });
 
