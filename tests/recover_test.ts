@@ -3,7 +3,7 @@
  * rich sample (and a database on a tablespace) backed up by pg_dumpall 18 to Ceph RGW, then
  * `restore-drill --recover` into that same live cluster, into an empty PostgreSQL 18 server and
  * into servers that fail mid-way. A PostgreSQL 15 backup is recovered into PostgreSQL 18 too.
- * Each step is named after what the operator sees; RUNBOOK.md "Recover for real" uses the same
+ * Each step is named after what the operator sees; RUNBOOK.md "I must restore now" uses the same
  * words.
  */
 import assert from "node:assert/strict";

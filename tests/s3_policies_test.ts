@@ -2,8 +2,8 @@
  * The least-privilege S3 policies shipped in manifests/s3-policies/, enforced by a real Ceph RGW:
  * each scenario creates RGW users holding exactly the shipped policy files (read as they are:
  * the stack uses the plan's bucket and prefix, so nothing is substituted) and runs the real
- * programs, or the AWS CLI, as those users. Step names read like RUNBOOK.md "S3 keys and
- * policies".
+ * programs, or the AWS CLI, as those users. Step names read like
+ * RUNBOOK.md "S3 keys and policies".
  */
 import assert from "node:assert/strict";
 import { dayFolder, emptyBucket, tagsOf, upload } from "./harness/fixtures.ts";

@@ -18,7 +18,7 @@ Deno.test("restore-drill --verify-only", async (t) => {
   assert.equal(backup.code, 0, backup.stderr);
   const dir = `${stack.prefix}/${dayFolder()}`;
 
-  // The recovery made by hand (RUNBOOK.md "Recover for real", the whole cluster).
+  // The recovery made by hand (RUNBOOK.md "The whole cluster into a new server").
   await using target = await startPostgres({ version: 18, superuser: "restorer", name: "target" });
   const tmp = await Deno.makeTempDir();
   try {

@@ -233,7 +233,7 @@ export class RecoveryFilter {
     } else if (this.#partsLength > UNIT_LIMIT) {
       throw new RecoveryDumpError(
         `recovery stopped: a statement of the dump is longer than ${UNIT_LIMIT >> 20} MiB`,
-        'restore the whole cluster into a new server instead (RUNBOOK.md "Recover for real")',
+        'restore the whole cluster into a new server instead (RUNBOOK.md "The whole cluster into a new server")',
       );
     }
   }

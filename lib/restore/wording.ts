@@ -84,7 +84,7 @@ export const WORDING: Readonly<Record<RestoreMode, ModeWording>> = {
     countsDiffer: {
       what: "the server differs from the backup",
       hint:
-        'the server does not hold what the backup holds: a database, table or rows are missing or extra; re-run the recovery (RUNBOOK.md "Recover for real"), or find what changed since',
+        'the server does not hold what the backup holds: a database, table or rows are missing or extra; re-run the recovery (RUNBOOK.md "I must restore now"), or find what changed since',
     },
     valuesDiffer: DRILL_VALUES,
     noManifest: {
