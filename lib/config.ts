@@ -14,7 +14,7 @@ const SOURCE_PG = {
     flag: "pghost",
     kind: "string",
     required: true,
-    help: "source PostgreSQL host (the plan: postgresql-18-hl)",
+    help: "source PostgreSQL host (in the manifests: postgresql-18-hl)",
   },
   pgPort: {
     env: "PGPORT",
@@ -48,7 +48,7 @@ const S3 = {
     flag: "s3-endpoint",
     kind: "url",
     required: true,
-    help: "S3 or MinIO endpoint URL, http or https (the plan: http://10.10.10.209:9000)",
+    help: "S3 or MinIO endpoint URL, http or https (in the manifests: http://10.10.10.209:9000)",
   },
   s3Bucket: {
     env: "S3_BUCKET",

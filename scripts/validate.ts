@@ -1,5 +1,5 @@
 /**
- * The plan's Task 6 on a real cluster: force-run the backup and the restore drill, check what
+ * The deployment's evidence on a real cluster: force-run the backup and the restore drill, check what
  * they left in the bucket, and write the evidence files an operator shows to others.
  *
  * ```sh
