@@ -12,6 +12,7 @@ import { StoreError } from "../errors.ts";
 import type { Log } from "../log.ts";
 import type { Attempt } from "./attempt.ts";
 import { explain, isNotFound } from "./failure.ts";
+import { composeSegments } from "./compose.ts";
 import { openDownload } from "./download.ts";
 import {
   MinioAdapter,
@@ -361,9 +362,8 @@ export class S3Store implements ObjectStore {
   }
 
   /**
-   * Writes `target` from staged segments by server-side copy: one CopyObject for a single
-   * segment, otherwise a multipart upload whose parts are UploadPartCopy of whole segments.
-   * The target appears only when the copy completes; it is read back before this returns.
+   * Writes `target` from staged segments by server-side copy (see compose.ts). The target
+   * appears only when the copy completes; it is read back before this returns.
    *
    * @param target final key
    * @param segments staged segments in order (each at most 5 GiB; all but the last at least 5 MiB)
@@ -372,53 +372,23 @@ export class S3Store implements ObjectStore {
    * @param tags tags for the upload of a multi-segment join (see ObjectStore.compose)
    * @returns the target's stat
    */
-  async compose(
+  compose(
     target: string,
     segments: readonly Segment[],
     metadata: Record<string, string>,
     contentType: string,
     tags: ObjectTags = {},
   ): Promise<ObjectStat> {
-    const bytes = segments.reduce((n, s) => n + s.bytes, 0);
-    let stat: ObjectStat;
-    if (segments.length === 1) {
-      stat = await this.copy(segments[0]!.key, target, metadata, contentType, bytes);
-    } else {
-      const uploadId = await this.createMultipart(target, contentType, metadata, tags);
-      try {
-        const parts: UploadedPart[] = [];
-        for (const [i, segment] of segments.entries()) {
-          const etag = await this.send(
-            "copy part",
-            target,
-            (a) => this.#adapter.uploadPartCopy(a, target, uploadId, i + 1, segment.key),
-          );
-          parts.push({ part: i + 1, etag });
-        }
-        stat = await this.completeMultipart(
-          target,
-          uploadId,
-          parts,
-          bytes,
-          "complete multipart copy",
-        );
-      } catch (err) {
-        await this.forCleanup().abortUpload(target, uploadId).catch(() => {});
-        throw err;
-      }
-    }
-    for (const [name, value] of Object.entries(metadata)) {
-      if (stat.metadata[name] !== value) {
-        throw new StoreError(
-          `copy to s3://${this.bucket}/${target} could not be confirmed: its ${name} metadata is ${
-            stat.metadata[name] ?? "missing"
-          }, expected ${value}`,
-          "check the S3 server's logs, then run the job again",
-          "SizeMismatch",
-        );
-      }
-    }
-    return stat;
+    return composeSegments(this, target, segments, metadata, contentType, tags);
+  }
+
+  /** UploadPartCopy of a whole object into part `part` of an upload; returns the part's ETag. */
+  copyPart(target: string, uploadId: string, part: number, source: string): Promise<string> {
+    return this.send(
+      "copy part",
+      target,
+      (a) => this.#adapter.uploadPartCopy(a, target, uploadId, part, source),
+    );
   }
 
   /** Lists the "folders" directly under a prefix (delimiter `/`). */

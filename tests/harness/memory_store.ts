@@ -28,6 +28,7 @@
 import { createHash } from "node:crypto";
 import { StoreError } from "../../lib/errors.ts";
 import { classify, explain, isNotFound } from "../../lib/s3/failure.ts";
+import { composeSegments } from "../../lib/s3/compose.ts";
 import type {
   ByteRange,
   Download,
@@ -435,8 +436,9 @@ export class MemoryStore implements ObjectStore {
     uploadId: string,
     parts: readonly UploadedPart[],
     bytes: number,
+    request = "complete multipart upload",
   ): Promise<ObjectStat> {
-    return this.#complete(key, uploadId, parts, bytes, "complete multipart upload");
+    return this.#complete(key, uploadId, parts, bytes, request);
   }
 
   async #complete(
@@ -509,53 +511,28 @@ export class MemoryStore implements ObjectStore {
   }
 
   /**
-   * Writes `target` from segments as S3Store does: one copy for one segment (keeping its tags),
-   * otherwise a multipart upload of `copy part`s with `tags` (aborted when it fails); then
-   * checks size and metadata.
+   * Writes `target` from segments by the same code as S3Store (lib/s3/compose.ts): one copy for
+   * one segment (keeping its tags), otherwise a multipart upload of `copy part`s with `tags`.
    */
-  async compose(
+  compose(
     target: string,
     segments: readonly Segment[],
     metadata: Record<string, string>,
     contentType: string,
     tags: ObjectTags = {},
   ): Promise<ObjectStat> {
-    const bytes = segments.reduce((n, s) => n + s.bytes, 0);
-    let stat: ObjectStat;
-    if (segments.length === 1) {
-      stat = await this.copy(segments[0]!.key, target, metadata, contentType, bytes);
-    } else {
-      const uploadId = await this.createMultipart(target, contentType, metadata, tags);
-      try {
-        const parts: UploadedPart[] = [];
-        for (const [i, segment] of segments.entries()) {
-          const etag = await this.#send("copy part", target, () => {
-            const upload = this.#upload("copy part", target, uploadId);
-            const from = this.#get("copy part", target, segment.key);
-            const etag = md5(from.bytes);
-            upload.parts.set(i + 1, { bytes: from.bytes, etag });
-            return etag;
-          });
-          parts.push({ part: i + 1, etag });
-        }
-        stat = await this.#complete(target, uploadId, parts, bytes, "complete multipart copy");
-      } catch (err) {
-        await this.forCleanup().abortUpload(target, uploadId).catch(() => {});
-        throw err;
-      }
-    }
-    for (const [name, value] of Object.entries(metadata)) {
-      if (stat.metadata[name] !== value) {
-        throw new StoreError(
-          `copy to s3://${this.bucket}/${target} could not be confirmed: its ${name} metadata is ${
-            stat.metadata[name] ?? "missing"
-          }, expected ${value}`,
-          "check the S3 server's logs, then run the job again",
-          "SizeMismatch",
-        );
-      }
-    }
-    return stat;
+    return composeSegments(this, target, segments, metadata, contentType, tags);
+  }
+
+  /** Copies a whole object into part `part` of an upload; returns its hex MD5. */
+  copyPart(target: string, uploadId: string, part: number, source: string): Promise<string> {
+    return this.#send("copy part", target, () => {
+      const upload = this.#upload("copy part", target, uploadId);
+      const from = this.#get("copy part", target, source);
+      const etag = md5(from.bytes);
+      upload.parts.set(part, { bytes: from.bytes, etag });
+      return etag;
+    });
   }
 
   /** The common prefixes directly under `prefix` (delimiter `/`), sorted. */
