@@ -344,6 +344,29 @@ Deno.test("restore drill", async (t) => {
     },
   );
 
+  await t.step(
+    "--verify-only refuses a PostgreSQL 15 server the same way, before reading the backup",
+    async () => {
+      await using scratch = await startPostgres({ version: 15, name: "verify-15" });
+      const run = await runEntrypoint(
+        "restore_drill.ts",
+        { ...stack.drillEnv, ...scratchEnv(scratch) },
+        ["--verify-only"],
+      );
+      assert.equal(run.code, 1, run.stderr);
+      assert.match(
+        String(run.lastLine.msg),
+        /^refusing to restore into PostgreSQL 15\.\d+ at 127\.0\.0\.1:\d+: the backup was written by pg_dumpall 18\.\d+/,
+      );
+      assert.equal(
+        run.lastLine.hint,
+        "compare a PostgreSQL 18 or newer server, or a backup made by an older pg_dumpall (--key)",
+      );
+      const seen = run.lines.map((l) => String(l.msg));
+      assert.ok(!seen.includes("reading backup"), seen.join(" | "));
+    },
+  );
+
   await t.step("a missing expected database fails as smoke FAILED naming it, exit 1", async () => {
     await using scratch = await freshScratch("db");
     const run = await runEntrypoint("restore_drill.ts", {

@@ -1,12 +1,10 @@
 /**
  * SQL over the wire (npm:postgres) for the checks the programs make: the source server's
- * version, waiting for the scratch server, and counting what a restore brought back.
+ * version, waiting for the scratch server, and the connection the checks of a restore use.
  *
  * @module
  */
 import postgres from "postgres";
-import type { DatabaseCounts } from "../dump/stream.ts";
-import { qualifiedName, quoteIdent } from "./ident.ts";
 import type { PgConnection } from "./tools.ts";
 
 /** A tagged-template SQL client bound to one database. */
@@ -117,45 +115,5 @@ export async function listDatabases(conn: PgConnection): Promise<string[]> {
     const rows = await sql<{ datname: string }[]>`
       SELECT datname FROM pg_database WHERE datallowconn ORDER BY datname`;
     return rows.map((r) => r.datname);
-  });
-}
-
-/**
- * Counts what one restored database holds: rows of the given tables (`FROM ONLY`, as COPY
- * loaded them), the other user tables it has, and its large objects.
- *
- * @param conn the server
- * @param database the database
- * @param tables `schema.table` names to count (from the manifest)
- * @returns counts; a table that does not exist is left out
- */
-export async function countDatabase(
-  conn: PgConnection,
-  database: string,
-  tables: readonly string[],
-): Promise<DatabaseCounts> {
-  return await withDatabase(conn, database, async (sql) => {
-    const rows = await sql<{ schema: string; name: string; member: boolean }[]>`
-      SELECT n.nspname AS schema, c.relname AS name,
-             EXISTS (SELECT 1 FROM pg_depend d
-                     WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
-                       AND d.deptype = 'e') AS member
-      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE c.relkind = 'r'
-        AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-        AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%'`;
-    const wanted = new Set(tables);
-    const counts: DatabaseCounts = { tables: {}, largeObjects: 0 };
-    for (const row of rows) {
-      const name = qualifiedName(row.schema, row.name);
-      if (!wanted.has(name) && row.member) continue;
-      const [c] = await sql.unsafe<{ n: string }[]>(
-        `SELECT count(*) AS n FROM ONLY ${quoteIdent(row.schema)}.${quoteIdent(row.name)}`,
-      );
-      counts.tables[name] = Number(c?.n ?? 0);
-    }
-    const [lo] = await sql<{ n: string }[]>`SELECT count(*) AS n FROM pg_largeobject_metadata`;
-    counts.largeObjects = Number(lo?.n ?? 0);
-    return counts;
   });
 }

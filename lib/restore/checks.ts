@@ -7,9 +7,10 @@
  * @module
  */
 import { compareCounts, type Manifest, totals } from "../bucket/manifest.ts";
-import type { DumpCounts, DumpValues } from "../dump/stream.ts";
+import type { DatabaseCounts, DumpCounts, DumpValues } from "../dump/stream.ts";
 import { SmokeError } from "../errors.ts";
-import { countDatabase, listDatabases } from "../pg/client.ts";
+import { listDatabases, withDatabase } from "../pg/client.ts";
+import { qualifiedName, quoteIdent } from "../pg/ident.ts";
 import type { PgConnection } from "../pg/tools.ts";
 import type { RestoreRun } from "./run.ts";
 import { checkValues, type ValueCheckResult } from "./value_check.ts";
@@ -145,4 +146,44 @@ export async function checkRestoredValues(
     },
   );
   return result;
+}
+
+/**
+ * Counts what one restored database holds: rows of the given tables (`FROM ONLY`, as COPY
+ * loaded them), the other user tables it has, and its large objects.
+ *
+ * @param conn the server
+ * @param database the database
+ * @param tables `schema.table` names to count (from the manifest)
+ * @returns counts; a table that does not exist is left out
+ */
+async function countDatabase(
+  conn: PgConnection,
+  database: string,
+  tables: readonly string[],
+): Promise<DatabaseCounts> {
+  return await withDatabase(conn, database, async (sql) => {
+    const rows = await sql<{ schema: string; name: string; member: boolean }[]>`
+      SELECT n.nspname AS schema, c.relname AS name,
+             EXISTS (SELECT 1 FROM pg_depend d
+                     WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                       AND d.deptype = 'e') AS member
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relkind = 'r'
+        AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+        AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%'`;
+    const wanted = new Set(tables);
+    const counts: DatabaseCounts = { tables: {}, largeObjects: 0 };
+    for (const row of rows) {
+      const name = qualifiedName(row.schema, row.name);
+      if (!wanted.has(name) && row.member) continue;
+      const [c] = await sql.unsafe<{ n: string }[]>(
+        `SELECT count(*) AS n FROM ONLY ${quoteIdent(row.schema)}.${quoteIdent(row.name)}`,
+      );
+      counts.tables[name] = Number(c?.n ?? 0);
+    }
+    const [lo] = await sql<{ n: string }[]>`SELECT count(*) AS n FROM pg_largeobject_metadata`;
+    counts.largeObjects = Number(lo?.n ?? 0);
+    return counts;
+  });
 }
